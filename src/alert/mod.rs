@@ -1,0 +1,251 @@
+//! Alerts: the payload every sink gets, the [`Sink`] trait, and the sinks built from config.
+//!
+//! A sink only formats and sends one alert; retries, ordering and persistence belong to
+//! [`outbox`]. Sink errors never contain a secret (URLs are stripped from HTTP errors).
+
+pub mod outbox;
+pub mod slack;
+pub mod webhook;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Settings, StreamFilter};
+use crate::report::{Finding, Point};
+use crate::secret::Secret;
+
+pub const ALERT_SCHEMA: &str = "firehose-sentinel/alert/v1";
+
+/// Root cause as carried in an alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RootCause {
+    pub check: String,
+    pub summary: String,
+    pub remediation: String,
+}
+
+/// One alert, identical for every sink.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub schema: String,
+    /// `firing` or `resolved`.
+    pub status: String,
+    pub incident_id: String,
+    /// Counts the alerts of the incident: 1 is the first firing.
+    pub sequence: u32,
+    pub stream: String,
+    pub arn: String,
+    pub account: String,
+    pub region: String,
+    pub health: String,
+    pub started_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub summary: String,
+    pub root_cause: Option<RootCause>,
+    pub findings: Vec<Finding>,
+    pub metrics: BTreeMap<String, Vec<Point>>,
+    pub test: bool,
+    /// Why this alert was emitted (opened, root_cause_changed, renotify, resolved, test).
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Alert {
+    /// `INCIDENT_ID:SEQUENCE`: the same for every sink and every retry.
+    pub fn idempotency_key(&self) -> String {
+        format!("{}:{}", self.incident_id, self.sequence)
+    }
+
+    pub fn is_firing(&self) -> bool {
+        self.status == "firing"
+    }
+
+    /// A clearly marked test alert (needs no AWS access).
+    pub fn test(now: DateTime<Utc>) -> Alert {
+        Alert {
+            schema: ALERT_SCHEMA.into(),
+            status: "firing".into(),
+            incident_id: format!("test-{}", now.timestamp()),
+            sequence: 1,
+            stream: "firehose-sentinel-test".into(),
+            arn: "arn:aws:firehose:us-east-1:000000000000:deliverystream/firehose-sentinel-test"
+                .into(),
+            account: "000000000000".into(),
+            region: "us-east-1".into(),
+            health: "failing".into(),
+            started_at: now,
+            resolved_at: None,
+            summary: "TEST alert from firehose-sentinel: no stream is failing; this checks that alerts reach you".into(),
+            root_cause: None,
+            findings: Vec::new(),
+            metrics: BTreeMap::new(),
+            test: true,
+            reason: "test".into(),
+            created_at: now,
+        }
+    }
+}
+
+/// Why a send failed, and whether trying again can help.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum SendError {
+    #[error("{message}")]
+    Retryable {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("{message}")]
+    Permanent { message: String },
+}
+
+/// A destination for alerts.
+#[async_trait]
+pub trait Sink: Send + Sync {
+    fn name(&self) -> &str;
+    /// `webhook`, `slack`, ...
+    fn kind(&self) -> &'static str;
+    fn accepts(&self, stream: &str) -> bool;
+    async fn send(&self, alert: &Alert) -> Result<(), SendError>;
+}
+
+/// POST `body` to `url` and classify the answer: 2xx ok; 408, 429 and 5xx retryable (with
+/// `Retry-After`); other 4xx permanent; network errors retryable. The URL never appears in the
+/// error: it is a secret.
+pub async fn post(
+    client: &reqwest::Client,
+    url: &Secret,
+    body: Vec<u8>,
+    headers: &[(String, String)],
+) -> Result<(), SendError> {
+    let mut req = client
+        .post(url.expose())
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body);
+    for (k, v) in headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let resp = match req.send().await {
+        Ok(r) => r,
+        Err(e) => {
+            let e = e.without_url();
+            let kind = if e.is_timeout() {
+                "timed out"
+            } else if e.is_connect() {
+                "connection failed"
+            } else {
+                "request failed"
+            };
+            return Err(SendError::Retryable {
+                message: format!("{kind}: {}", error_chain(&e)),
+                retry_after: None,
+            });
+        }
+    };
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    let text: String = resp
+        .text()
+        .await
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect();
+    let message = format!("HTTP {}: {}", status.as_u16(), text.trim());
+    let code = status.as_u16();
+    if code == 408 || code == 429 || status.is_server_error() {
+        Err(SendError::Retryable {
+            message,
+            retry_after,
+        })
+    } else {
+        Err(SendError::Permanent { message })
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(x) = src {
+        s.push_str(": ");
+        s.push_str(&x.to_string());
+        src = x.source();
+    }
+    s
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    if let Ok(s) = v.trim().parse::<u64>() {
+        return Some(Duration::from_secs(s));
+    }
+    let when = DateTime::parse_from_rfc2822(v.trim()).ok()?;
+    let d = when.with_timezone(&Utc) - Utc::now();
+    Some(d.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// The HTTP client every sink shares.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(concat!("firehose-sentinel/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}
+
+/// Every sink of the configuration.
+pub fn build_sinks(settings: &Settings) -> Vec<Arc<dyn Sink>> {
+    let client = http_client(settings.delivery.timeout);
+    let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
+    for w in &settings.alerts.webhook {
+        sinks.push(Arc::new(webhook::WebhookSink::new(
+            w.clone(),
+            client.clone(),
+        )));
+    }
+    for s in &settings.alerts.slack {
+        sinks.push(Arc::new(slack::SlackSink::new(s.clone(), client.clone())));
+    }
+    sinks
+}
+
+/// Shared filter check used by the sinks.
+pub(crate) fn filter_accepts(f: &StreamFilter, stream: &str) -> bool {
+    f.matches(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn idempotency_key_is_incident_and_sequence() {
+        let mut a = Alert::test(Utc::now());
+        a.incident_id = "inc-1".into();
+        a.sequence = 3;
+        assert_eq!(a.idempotency_key(), "inc-1:3");
+        assert!(a.test && a.summary.starts_with("TEST"));
+    }
+}

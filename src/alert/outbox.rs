@@ -1,0 +1,278 @@
+//! The outbox: every alert is stored (state file) before any send, and each sink delivers its
+//! own queue in creation order with exponential backoff and jitter, honouring `Retry-After`.
+//!
+//! One sink's outage never delays another (one worker per sink). Delivery is at least once;
+//! receivers deduplicate with `Idempotency-Key`. Permanent refusals (4xx other than 408/429)
+//! and alerts older than `delivery.give_up_after` are dropped, counted and logged.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use rand::Rng;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{Alert, SendError, Sink};
+use crate::config::DeliverySettings;
+use crate::metrics::Metrics;
+use crate::state::{OutboxEntry, StateStore, MAX_REJECTED};
+
+pub struct Outbox {
+    store: Arc<StateStore>,
+    sinks: Vec<Arc<dyn Sink>>,
+    wake: HashMap<String, Arc<Notify>>,
+    metrics: Metrics,
+    delivery: DeliverySettings,
+}
+
+/// Backoff before attempt `attempts + 1`: initial * 2^(attempts-1), capped, with +-20% jitter.
+pub fn backoff(d: &DeliverySettings, attempts: u32) -> Duration {
+    let exp = attempts.saturating_sub(1).min(20);
+    let base = d
+        .initial_backoff
+        .saturating_mul(1u32 << exp)
+        .min(d.max_backoff);
+    let jitter = rand::rng().random_range(0.8..1.2);
+    base.mul_f64(jitter).min(d.max_backoff)
+}
+
+impl Outbox {
+    pub fn new(
+        store: Arc<StateStore>,
+        sinks: Vec<Arc<dyn Sink>>,
+        metrics: Metrics,
+        delivery: DeliverySettings,
+    ) -> Arc<Self> {
+        let wake = sinks
+            .iter()
+            .map(|s| (s.name().to_string(), Arc::new(Notify::new())))
+            .collect();
+        let o = Arc::new(Outbox {
+            store,
+            sinks,
+            wake,
+            metrics,
+            delivery,
+        });
+        o.update_gauges();
+        o
+    }
+
+    /// The outbox entries of `alert`: one per sink that takes its stream.
+    pub fn entries_for(&self, alert: &Alert, now: chrono::DateTime<Utc>) -> Vec<OutboxEntry> {
+        let entries: Vec<OutboxEntry> = self
+            .sinks
+            .iter()
+            .filter(|s| s.accepts(&alert.stream))
+            .map(|s| OutboxEntry {
+                sink: s.name().to_string(),
+                alert: alert.clone(),
+                enqueued_at: now,
+                attempts: 0,
+                next_attempt_at: now,
+                last_error: None,
+            })
+            .collect();
+        if entries.is_empty() {
+            tracing::warn!(stream = %alert.stream, "no alert sink takes this stream; alert not sent");
+        }
+        entries
+    }
+
+    /// Wake every sink worker (new entries were committed).
+    pub fn wake_all(&self) {
+        for n in self.wake.values() {
+            n.notify_one();
+        }
+        self.update_gauges();
+    }
+
+    /// Pending alerts and the oldest one's age, per sink.
+    pub fn update_gauges(&self) {
+        let snap = self.store.snapshot();
+        let now = Utc::now();
+        for s in &self.sinks {
+            let mine: Vec<&OutboxEntry> =
+                snap.outbox.iter().filter(|e| e.sink == s.name()).collect();
+            self.metrics
+                .alerts_pending
+                .with_label_values(&[s.name()])
+                .set(mine.len() as i64);
+            let oldest = mine
+                .iter()
+                .map(|e| (now - e.enqueued_at).num_milliseconds().max(0) as f64 / 1000.0)
+                .fold(0.0, f64::max);
+            self.metrics
+                .alert_oldest_pending_seconds
+                .with_label_values(&[s.name()])
+                .set(oldest);
+        }
+    }
+
+    /// One delivery worker per sink, until `shutdown`.
+    pub fn spawn_workers(
+        self: &Arc<Self>,
+        shutdown: CancellationToken,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        self.sinks
+            .iter()
+            .map(|s| {
+                let me = self.clone();
+                let sink = s.clone();
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move { me.worker(sink, shutdown).await })
+            })
+            .collect()
+    }
+
+    fn head(&self, sink: &str) -> Option<OutboxEntry> {
+        self.store
+            .with(|s| s.outbox.iter().find(|e| e.sink == sink).cloned())
+    }
+
+    fn remove(&self, entry: &OutboxEntry) {
+        let key = entry.alert.idempotency_key();
+        self.store.with(|s| {
+            s.outbox
+                .retain(|e| !(e.sink == entry.sink && e.alert.idempotency_key() == key));
+        });
+    }
+
+    async fn persist(&self) {
+        if let Err(e) = self.store.save().await {
+            tracing::error!(error = %e, "cannot persist outbox");
+            self.metrics
+                .errors_total
+                .with_label_values(&["state_write"])
+                .inc();
+        }
+        self.update_gauges();
+    }
+
+    async fn worker(&self, sink: Arc<dyn Sink>, shutdown: CancellationToken) {
+        let name = sink.name().to_string();
+        let wake = self.wake.get(&name).cloned().unwrap_or_default();
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let Some(entry) = self.head(&name) else {
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+                }
+                continue;
+            };
+            let now = Utc::now();
+            let age = (now - entry.enqueued_at).to_std().unwrap_or_default();
+            if age > self.delivery.give_up_after {
+                tracing::error!(sink = %name, key = %entry.alert.idempotency_key(), stream = %entry.alert.stream,
+                    attempts = entry.attempts, last_error = ?entry.last_error, "alert dropped: older than delivery.give_up_after");
+                self.remove(&entry);
+                self.metrics
+                    .alerts_dropped_total
+                    .with_label_values(&[&name, "expired"])
+                    .inc();
+                self.persist().await;
+                continue;
+            }
+            if entry.next_attempt_at > now {
+                let wait = (entry.next_attempt_at - now).to_std().unwrap_or_default();
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+                continue;
+            }
+            let result = tokio::select! {
+                r = sink.send(&entry.alert) => r,
+                _ = shutdown.cancelled() => return,
+            };
+            match result {
+                Ok(()) => {
+                    tracing::info!(sink = %name, key = %entry.alert.idempotency_key(), stream = %entry.alert.stream,
+                        status = %entry.alert.status, attempts = entry.attempts + 1, "alert delivered");
+                    self.remove(&entry);
+                    self.metrics
+                        .alerts_sent_total
+                        .with_label_values(&[&name, &entry.alert.status])
+                        .inc();
+                }
+                Err(SendError::Retryable {
+                    message,
+                    retry_after,
+                }) => {
+                    self.metrics
+                        .alert_delivery_failures_total
+                        .with_label_values(&[&name])
+                        .inc();
+                    let attempts = entry.attempts + 1;
+                    let mut delay = backoff(&self.delivery, attempts);
+                    if let Some(ra) = retry_after {
+                        delay = delay.max(ra.min(self.delivery.give_up_after));
+                    }
+                    tracing::warn!(sink = %name, key = %entry.alert.idempotency_key(), attempts, error = %message,
+                        retry_in = ?delay, "alert delivery failed; will retry");
+                    let key = entry.alert.idempotency_key();
+                    self.store.with(|s| {
+                        if let Some(e) = s
+                            .outbox
+                            .iter_mut()
+                            .find(|e| e.sink == name && e.alert.idempotency_key() == key)
+                        {
+                            e.attempts = attempts;
+                            e.last_error = Some(message.clone());
+                            e.next_attempt_at =
+                                Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                        }
+                    });
+                }
+                Err(SendError::Permanent { message }) => {
+                    self.metrics
+                        .alert_delivery_failures_total
+                        .with_label_values(&[&name])
+                        .inc();
+                    self.metrics
+                        .alerts_dropped_total
+                        .with_label_values(&[&name, "rejected"])
+                        .inc();
+                    tracing::error!(sink = %name, key = %entry.alert.idempotency_key(), error = %message,
+                        "alert rejected by the sink (permanent error); kept in the state file under `rejected`");
+                    self.remove(&entry);
+                    let mut kept = entry.clone();
+                    kept.attempts += 1;
+                    kept.last_error = Some(message);
+                    self.store.with(|s| {
+                        s.rejected.push(kept);
+                        let extra = s.rejected.len().saturating_sub(MAX_REJECTED);
+                        s.rejected.drain(..extra);
+                    });
+                }
+            }
+            self.persist().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let d = DeliverySettings {
+            initial_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(60),
+            give_up_after: Duration::from_secs(3600),
+            timeout: Duration::from_secs(10),
+        };
+        let b1 = backoff(&d, 1);
+        assert!(b1 >= Duration::from_millis(1600) && b1 <= Duration::from_millis(2400));
+        let b3 = backoff(&d, 3);
+        assert!(b3 >= Duration::from_millis(6400) && b3 <= Duration::from_millis(9600));
+        assert!(backoff(&d, 30) <= Duration::from_secs(60));
+    }
+}

@@ -1,0 +1,205 @@
+//! Slack incoming webhook: `text` fallback plus Block Kit `blocks` (what is wrong, since when,
+//! the root cause and its fix, then the other failed checks), kept within Slack's limits by
+//! truncating, never by failing.
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+
+use super::{filter_accepts, post, Alert, SendError, Sink};
+use crate::config;
+use crate::report::Status;
+
+/// Slack's limits: 50 blocks, 3,000 characters per section text, 150 per header.
+const MAX_BLOCKS: usize = 50;
+const MAX_SECTION: usize = 3000;
+const MAX_HEADER: usize = 150;
+const MAX_FALLBACK: usize = 3000;
+
+pub struct SlackSink {
+    cfg: config::SlackSink,
+    client: reqwest::Client,
+}
+
+impl SlackSink {
+    pub fn new(cfg: config::SlackSink, client: reqwest::Client) -> Self {
+        SlackSink { cfg, client }
+    }
+}
+
+/// Cut `s` to at most `max` characters, marking the cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn section(text: &str) -> Value {
+    json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, MAX_SECTION)}})
+}
+
+/// Code block whose fences survive truncation.
+fn code(text: &str) -> String {
+    format!("```{}```", truncate(text, MAX_SECTION - 10))
+}
+
+/// The Slack message for `alert`.
+pub fn message(alert: &Alert) -> Value {
+    let firing = alert.is_firing();
+    let test = if alert.test { "TEST " } else { "" };
+    let title = if firing {
+        format!("{test}🔴 {} is {}", alert.stream, alert.health)
+    } else {
+        format!("{test}✅ {} recovered", alert.stream)
+    };
+    let mut blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&title, MAX_HEADER), "emoji": true}}),
+    ];
+    let since = alert.started_at.format("%Y-%m-%d %H:%M UTC");
+    let when = match alert.resolved_at {
+        Some(r) => format!(
+            "*Since* {since}, *resolved* {}",
+            r.format("%Y-%m-%d %H:%M UTC")
+        ),
+        None => format!("*Since* {since}"),
+    };
+    blocks.push(section(&format!(
+        "{}\n{when} · account `{}` · region `{}`",
+        alert.summary, alert.account, alert.region
+    )));
+    if let Some(rc) = &alert.root_cause {
+        blocks.push(section(&format!(
+            "*Root cause* (`{}`): {}",
+            rc.check, rc.summary
+        )));
+        if !rc.remediation.is_empty() && firing {
+            blocks.push(section(&format!("*Fix*\n{}", code(&rc.remediation))));
+        }
+    } else if firing {
+        blocks.push(section("*Root cause*: not determined yet"));
+    }
+    if firing {
+        let others: Vec<_> = alert
+            .findings
+            .iter()
+            .filter(|f| {
+                matches!(f.status, Status::Fail | Status::Warn)
+                    && alert
+                        .root_cause
+                        .as_ref()
+                        .is_none_or(|rc| rc.check != f.check)
+            })
+            .collect();
+        // Keep room for the context block.
+        let room = MAX_BLOCKS.saturating_sub(blocks.len() + 2);
+        for f in others.iter().take(room) {
+            blocks.push(section(&format!(
+                "*{}* `{}`: {}",
+                f.status.as_str().to_uppercase(),
+                f.check,
+                f.summary
+            )));
+        }
+        if others.len() > room {
+            blocks.push(section(&format!(
+                "…and {} more findings (see /api/v1/status)",
+                others.len() - room
+            )));
+        }
+    }
+    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(&format!("incident `{}` · alert {} · {}", alert.incident_id, alert.sequence, alert.arn), MAX_SECTION)}]}));
+    blocks.truncate(MAX_BLOCKS);
+    let mut text = format!(
+        "{test}{}: {} — {}",
+        if firing { "FIRING" } else { "RESOLVED" },
+        alert.stream,
+        alert.summary
+    );
+    if let Some(rc) = &alert.root_cause {
+        text.push_str(&format!(" Root cause {}: {}", rc.check, rc.summary));
+    }
+    json!({"text": truncate(&text, MAX_FALLBACK), "blocks": blocks})
+}
+
+#[async_trait]
+impl Sink for SlackSink {
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+    fn kind(&self) -> &'static str {
+        "slack"
+    }
+    fn accepts(&self, stream: &str) -> bool {
+        filter_accepts(&self.cfg.streams, stream)
+    }
+    async fn send(&self, alert: &Alert) -> Result<(), SendError> {
+        let body = serde_json::to_vec(&message(alert)).map_err(|e| SendError::Permanent {
+            message: format!("cannot encode message: {e}"),
+        })?;
+        post(
+            &self.client,
+            &self.cfg.webhook_url,
+            body,
+            &[("Idempotency-Key".into(), alert.idempotency_key())],
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::RootCause;
+    use crate::report::Finding;
+
+    #[test]
+    fn stays_within_limits_with_huge_findings() {
+        let mut a = Alert::test(chrono::Utc::now());
+        a.test = false;
+        a.root_cause = Some(RootCause {
+            check: "s3.bucket".into(),
+            summary: "x".repeat(10_000),
+            remediation: "y".repeat(10_000),
+        });
+        a.findings = (0..200)
+            .map(|i| Finding {
+                check: format!("c.{i}"),
+                status: Status::Fail,
+                summary: "z".repeat(5000),
+                evidence: serde_json::Value::Null,
+                remediation: String::new(),
+            })
+            .collect();
+        let m = message(&a);
+        let blocks = m["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= MAX_BLOCKS);
+        for b in blocks {
+            if let Some(t) = b["text"]["text"].as_str() {
+                let max = if b["type"] == "header" {
+                    MAX_HEADER
+                } else {
+                    MAX_SECTION
+                };
+                assert!(t.chars().count() <= max, "{} chars", t.chars().count());
+            }
+        }
+        assert!(m["text"].as_str().unwrap().chars().count() <= MAX_FALLBACK);
+        assert!(m.to_string().contains("more findings"));
+    }
+
+    #[test]
+    fn resolved_is_marked() {
+        let mut a = Alert::test(chrono::Utc::now());
+        a.test = false;
+        a.status = "resolved".into();
+        a.resolved_at = Some(chrono::Utc::now());
+        let m = message(&a);
+        assert!(m["text"].as_str().unwrap().starts_with("RESOLVED"));
+        assert!(m["blocks"][0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("recovered"));
+    }
+}

@@ -1,0 +1,228 @@
+//! AWS access behind narrow traits that return the program's own types.
+//!
+//! Nothing outside `aws::sdk` sees an SDK type. The poller and the checks depend on these
+//! traits only, so unit tests use in-memory fakes and integration tests the real SDK against
+//! an emulator. Errors say which operation failed and whether it was the monitor's own access.
+
+pub mod sdk;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// An AWS call that did not succeed, classified so callers can tell the monitor's own missing
+/// permission from a missing resource or an outage.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum AwsError {
+    #[error("{operation}: access denied to the monitor ({code}): {message}")]
+    AccessDenied {
+        operation: String,
+        code: String,
+        message: String,
+    },
+    #[error("{operation}: not found ({code}): {message}")]
+    NotFound {
+        operation: String,
+        code: String,
+        message: String,
+    },
+    #[error("{operation}: throttled after retries: {message}")]
+    Throttled { operation: String, message: String },
+    #[error("{operation}: timed out")]
+    Timeout { operation: String },
+    #[error("{operation}: cannot connect: {message}")]
+    Connection { operation: String, message: String },
+    #[error("{operation}: {code}: {message}")]
+    Service {
+        operation: String,
+        code: String,
+        message: String,
+    },
+}
+
+impl AwsError {
+    /// True when AWS could not be reached at all (no answer, as opposed to an error answer).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, AwsError::Timeout { .. } | AwsError::Connection { .. })
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, AwsError::NotFound { .. })
+    }
+
+    pub fn is_access_denied(&self) -> bool {
+        matches!(self, AwsError::AccessDenied { .. })
+    }
+
+    /// The error code AWS sent, where there was one.
+    pub fn code(&self) -> &str {
+        match self {
+            AwsError::AccessDenied { code, .. }
+            | AwsError::NotFound { code, .. }
+            | AwsError::Service { code, .. } => code,
+            AwsError::Throttled { .. } => "Throttling",
+            AwsError::Timeout { .. } => "Timeout",
+            AwsError::Connection { .. } => "ConnectionError",
+        }
+    }
+
+    /// Bounded label for `errors_total{kind}`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AwsError::AccessDenied { .. } => "aws_access_denied",
+            AwsError::NotFound { .. } => "aws_not_found",
+            AwsError::Throttled { .. } => "aws_throttled",
+            AwsError::Timeout { .. } => "aws_timeout",
+            AwsError::Connection { .. } => "aws_connection",
+            AwsError::Service { .. } => "aws_service",
+        }
+    }
+}
+
+/// Where the delivery stream gets its records.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Source {
+    DirectPut,
+    KinesisStream {
+        stream_arn: String,
+        role_arn: String,
+    },
+    Other {
+        kind: String,
+    },
+}
+
+/// Error logging of a destination.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Logging {
+    pub enabled: bool,
+    pub log_group: Option<String>,
+    pub log_stream: Option<String>,
+}
+
+/// An S3 (or extended S3) destination.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct S3Destination {
+    pub role_arn: String,
+    pub bucket_arn: String,
+    pub bucket: String,
+    pub prefix: Option<String>,
+    pub error_output_prefix: Option<String>,
+    pub buffering_interval_seconds: u32,
+    pub buffering_size_mb: u32,
+    pub compression: Option<String>,
+    /// `EncryptionConfiguration.KMSEncryptionConfig.AWSKMSKeyARN`.
+    pub kms_key_arn: Option<String>,
+    pub logging: Logging,
+    /// ARN of the Lambda processor (with its qualifier), when processing is enabled.
+    pub lambda_arn: Option<String>,
+}
+
+/// Server-side encryption of the delivery stream itself.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StreamSse {
+    pub status: String,
+    pub key_type: Option<String>,
+    pub key_arn: Option<String>,
+    pub failure: Option<String>,
+}
+
+/// What `DescribeDeliveryStream` says, reduced to what the sentinel uses.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StreamDescription {
+    pub name: String,
+    pub arn: String,
+    pub status: String,
+    /// `FailureDescription` as `TYPE: details`.
+    pub failure: Option<String>,
+    pub source: Source,
+    /// `None` when the destination is not S3; `other_destination` then names it.
+    pub s3: Option<S3Destination>,
+    pub other_destination: Option<String>,
+    pub sse: Option<StreamSse>,
+}
+
+impl StreamDescription {
+    /// Account id from the ARN (`arn:aws:firehose:REGION:ACCOUNT:deliverystream/NAME`).
+    pub fn account(&self) -> String {
+        arn_field(&self.arn, 4).unwrap_or_default()
+    }
+    pub fn region(&self) -> String {
+        arn_field(&self.arn, 3).unwrap_or_default()
+    }
+    pub fn has_lambda(&self) -> bool {
+        self.s3.as_ref().is_some_and(|d| d.lambda_arn.is_some())
+    }
+    /// Buffering interval in seconds; 300 (the Firehose default) when unknown.
+    pub fn buffering_interval(&self) -> u32 {
+        self.s3
+            .as_ref()
+            .map(|d| d.buffering_interval_seconds)
+            .unwrap_or(300)
+    }
+}
+
+/// Field `i` (0-based, colon separated) of an ARN.
+pub fn arn_field(arn: &str, i: usize) -> Option<String> {
+    arn.splitn(6, ':')
+        .nth(i)
+        .map(str::to_string)
+        .filter(|s| !s.is_empty())
+}
+
+/// One query of a `GetMetricData` call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricQuery {
+    /// Unique in the call; `[a-z][a-zA-Z0-9_]*`.
+    pub id: String,
+    pub namespace: String,
+    pub metric: String,
+    pub dimensions: Vec<(String, String)>,
+    pub period_seconds: u32,
+    pub stat: String,
+}
+
+/// What came back for one query: present datapoints only (a missing period is absent).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MetricSeries {
+    pub id: String,
+    pub points: BTreeMap<DateTime<Utc>, f64>,
+}
+
+/// The delivery-stream API the inventory needs.
+#[async_trait]
+pub trait FirehoseApi: Send + Sync {
+    /// All delivery stream names of the region (every page).
+    async fn list_delivery_streams(&self) -> Result<Vec<String>, AwsError>;
+    /// `Err(AwsError::NotFound)` when the stream does not exist.
+    async fn describe_delivery_stream(&self, name: &str) -> Result<StreamDescription, AwsError>;
+}
+
+/// The CloudWatch API the poller needs.
+#[async_trait]
+pub trait MetricsApi: Send + Sync {
+    /// One `GetMetricData` request (following `NextToken` pages) for at most 500 queries.
+    async fn get_metric_data(
+        &self,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<MetricSeries>, AwsError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arn_fields() {
+        let arn = "arn:aws:firehose:eu-west-1:123456789012:deliverystream/orders";
+        assert_eq!(arn_field(arn, 3).as_deref(), Some("eu-west-1"));
+        assert_eq!(arn_field(arn, 4).as_deref(), Some("123456789012"));
+        assert_eq!(arn_field(arn, 5).as_deref(), Some("deliverystream/orders"));
+        assert_eq!(arn_field("arn:aws:s3:::bucket", 4), None);
+    }
+}

@@ -1,0 +1,44 @@
+//! The diagnosis seam: what the daemon and `check` call to name a stream's root cause.
+//!
+//! [`Diagnose`] is implemented by the checks (see `checks`); until a check is implemented it
+//! does not appear in findings at all, and never as `pass`.
+
+use async_trait::async_trait;
+
+use crate::aws::StreamDescription;
+use crate::poller::Window;
+use crate::report::{Finding, Status};
+
+/// The findings of one diagnosis.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Diagnosis {
+    pub findings: Vec<Finding>,
+    pub root_cause: Option<String>,
+}
+
+impl Diagnosis {
+    /// Every check ran (no `error` finding).
+    pub fn complete(&self) -> bool {
+        self.findings.iter().all(|f| f.status != Status::Error)
+    }
+
+    pub fn root_finding(&self) -> Option<&Finding> {
+        let rc = self.root_cause.as_deref()?;
+        self.findings.iter().find(|f| f.check == rc)
+    }
+}
+
+#[async_trait]
+pub trait Diagnose: Send + Sync {
+    async fn diagnose(&self, stream: &StreamDescription, window: Window) -> Diagnosis;
+}
+
+/// Runs no check: used where diagnosis is disabled.
+pub struct NoDiagnosis;
+
+#[async_trait]
+impl Diagnose for NoDiagnosis {
+    async fn diagnose(&self, _stream: &StreamDescription, _window: Window) -> Diagnosis {
+        Diagnosis::default()
+    }
+}

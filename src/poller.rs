@@ -1,0 +1,348 @@
+//! One poll: the aligned window, the `GetMetricData` queries of every stream, batched at most
+//! 500 per request, and the datapoints sorted back per stream.
+//!
+//! A failed request marks only the streams whose queries it carried as unreadable; the poll
+//! goes on. No detection happens here.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, TimeZone, Utc};
+use futures::stream::{self, StreamExt};
+
+use crate::aws::{AwsError, MetricQuery, MetricsApi};
+use crate::metrics::Metrics;
+
+/// What the poller calls.
+pub const PERMISSIONS: &[&str] = &["cloudwatch:GetMetricData"];
+
+/// `GetMetricData` accepts at most this many queries per request.
+pub const MAX_QUERIES_PER_CALL: usize = 500;
+/// Requests of one poll in flight at once.
+const CALL_CONCURRENCY: usize = 4;
+
+/// The queried time range: whole periods, ending `delay` before now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub period_seconds: u32,
+}
+
+impl Window {
+    /// `end` = (now - delay) rounded down to a period boundary; `start` = `end` - lookback periods.
+    pub fn aligned(now: DateTime<Utc>, period: u32, delay: u32, lookback: u32) -> Window {
+        let p = i64::from(period.max(1));
+        let end_s = (now.timestamp() - i64::from(delay)).div_euclid(p) * p;
+        let start_s = end_s - p * i64::from(lookback);
+        Window {
+            start: Utc.timestamp_opt(start_s, 0).single().unwrap_or(now),
+            end: Utc.timestamp_opt(end_s, 0).single().unwrap_or(now),
+            period_seconds: period,
+        }
+    }
+
+    pub fn periods(&self) -> u32 {
+        ((self.end - self.start).num_seconds() / i64::from(self.period_seconds.max(1))) as u32
+    }
+}
+
+/// A Firehose metric the poller reads every cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Polled {
+    Success,
+    Incoming,
+    Freshness,
+    Processing,
+}
+
+impl Polled {
+    pub const ALL: [Polled; 4] = [
+        Polled::Success,
+        Polled::Incoming,
+        Polled::Freshness,
+        Polled::Processing,
+    ];
+
+    /// CloudWatch metric name (namespace `AWS/Firehose`).
+    pub fn metric_name(self) -> &'static str {
+        match self {
+            Polled::Success => "DeliveryToS3.Success",
+            Polled::Incoming => "IncomingRecords",
+            Polled::Freshness => "DeliveryToS3.DataFreshness",
+            Polled::Processing => "ExecuteProcessing.Success",
+        }
+    }
+
+    pub fn stat(self) -> &'static str {
+        match self {
+            Polled::Success | Polled::Processing => "Average",
+            Polled::Incoming => "Sum",
+            Polled::Freshness => "Maximum",
+        }
+    }
+
+    fn code(self) -> char {
+        match self {
+            Polled::Success => 's',
+            Polled::Incoming => 'i',
+            Polled::Freshness => 'f',
+            Polled::Processing => 'p',
+        }
+    }
+}
+
+/// A stream to poll.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub has_lambda: bool,
+}
+
+/// Present datapoints of one stream, by metric (a period without a datapoint is absent).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StreamMetrics {
+    pub series: BTreeMap<Polled, BTreeMap<DateTime<Utc>, f64>>,
+}
+
+impl StreamMetrics {
+    pub fn get(&self, m: Polled) -> impl DoubleEndedIterator<Item = (&DateTime<Utc>, &f64)> {
+        self.series.get(&m).into_iter().flat_map(|s| s.iter())
+    }
+
+    pub fn newest(&self, m: Polled) -> Option<f64> {
+        self.get(m).next_back().map(|(_, v)| *v)
+    }
+
+    pub fn insert(&mut self, m: Polled, t: DateTime<Utc>, v: f64) {
+        self.series.entry(m).or_default().insert(t, v);
+    }
+}
+
+/// The outcome of one poll.
+#[derive(Debug, Default)]
+pub struct PollResult {
+    /// One entry per target, in target order.
+    pub streams: Vec<Result<StreamMetrics, AwsError>>,
+    pub calls: usize,
+    pub queries: usize,
+}
+
+impl PollResult {
+    /// Every `GetMetricData` call succeeded.
+    pub fn complete(&self) -> bool {
+        self.streams.iter().all(Result::is_ok)
+    }
+}
+
+/// The queries for all targets, with the (target index, metric) each id stands for.
+pub fn build_queries(targets: &[Target], period: u32) -> Vec<(MetricQuery, usize, Polled)> {
+    let mut out = Vec::with_capacity(targets.len() * 4);
+    for (i, t) in targets.iter().enumerate() {
+        for m in Polled::ALL {
+            if m == Polled::Processing && !t.has_lambda {
+                continue;
+            }
+            out.push((
+                MetricQuery {
+                    id: format!("{}{}", m.code(), i),
+                    namespace: "AWS/Firehose".into(),
+                    metric: m.metric_name().into(),
+                    dimensions: vec![("DeliveryStreamName".into(), t.name.clone())],
+                    period_seconds: period,
+                    stat: m.stat().into(),
+                },
+                i,
+                m,
+            ));
+        }
+    }
+    out
+}
+
+/// Read the window's datapoints of every target with ceil(queries / 500) requests.
+pub async fn poll(
+    api: &dyn MetricsApi,
+    targets: &[Target],
+    window: Window,
+    metrics: &Metrics,
+) -> PollResult {
+    let all = build_queries(targets, window.period_seconds);
+    let index: HashMap<String, (usize, Polled)> = all
+        .iter()
+        .map(|(q, i, m)| (q.id.clone(), (*i, *m)))
+        .collect();
+    let chunks: Vec<Vec<MetricQuery>> = all
+        .chunks(MAX_QUERIES_PER_CALL)
+        .map(|c| c.iter().map(|(q, _, _)| q.clone()).collect())
+        .collect();
+    let mut result = PollResult {
+        streams: vec![Ok(StreamMetrics::default()); targets.len()],
+        calls: chunks.len(),
+        queries: all.len(),
+    };
+    let answers: Vec<(Vec<MetricQuery>, _)> = stream::iter(chunks)
+        .map(|chunk| async move {
+            let r = api.get_metric_data(&chunk, window.start, window.end).await;
+            (chunk, r)
+        })
+        .buffer_unordered(CALL_CONCURRENCY)
+        .collect()
+        .await;
+    for (chunk, answer) in answers {
+        metrics
+            .cloudwatch_metrics_requested_total
+            .inc_by(chunk.len() as u64);
+        match answer {
+            Ok(series) => {
+                for s in series {
+                    let Some((i, m)) = index.get(&s.id) else {
+                        continue;
+                    };
+                    if let Ok(sm) = &mut result.streams[*i] {
+                        for (t, v) in s.points {
+                            // Only datapoints inside the window count; CloudWatch emulators
+                            // may not align StartTime the way AWS does.
+                            if t >= window.start && t < window.end {
+                                sm.insert(*m, t, v);
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                for q in &chunk {
+                    if let Some((i, _)) = index.get(&q.id) {
+                        result.streams[*i] = Err(e.clone());
+                    }
+                }
+            }
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn window_is_aligned_and_ends_delay_before_now() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 3, 7, 42).unwrap();
+        let w = Window::aligned(now, 60, 120, 10);
+        assert_eq!(w.end, Utc.with_ymd_and_hms(2026, 11, 26, 3, 5, 0).unwrap());
+        assert_eq!(
+            w.start,
+            Utc.with_ymd_and_hms(2026, 11, 26, 2, 55, 0).unwrap()
+        );
+        assert_eq!(w.periods(), 10);
+        let w = Window::aligned(now, 300, 0, 2);
+        assert_eq!(w.end, Utc.with_ymd_and_hms(2026, 11, 26, 3, 5, 0).unwrap());
+        assert_eq!(
+            w.start,
+            Utc.with_ymd_and_hms(2026, 11, 26, 2, 55, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn processing_is_queried_only_with_a_lambda() {
+        let t = vec![
+            Target {
+                name: "a".into(),
+                has_lambda: false,
+            },
+            Target {
+                name: "b".into(),
+                has_lambda: true,
+            },
+        ];
+        let q = build_queries(&t, 60);
+        assert_eq!(q.len(), 7);
+        assert!(q
+            .iter()
+            .all(|(q, _, _)| q.id.chars().next().unwrap().is_ascii_lowercase()));
+        assert_eq!(
+            q.iter()
+                .filter(|(_, _, m)| *m == Polled::Processing)
+                .count(),
+            1
+        );
+    }
+
+    struct Counting {
+        calls: AtomicUsize,
+        fail_call: Option<usize>,
+    }
+
+    #[async_trait]
+    impl MetricsApi for Counting {
+        async fn get_metric_data(
+            &self,
+            queries: &[MetricQuery],
+            start: DateTime<Utc>,
+            _end: DateTime<Utc>,
+        ) -> Result<Vec<crate::aws::MetricSeries>, AwsError> {
+            assert!(queries.len() <= MAX_QUERIES_PER_CALL);
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            if Some(n) == self.fail_call {
+                return Err(AwsError::Throttled {
+                    operation: "GetMetricData".into(),
+                    message: "Rate exceeded".into(),
+                });
+            }
+            Ok(queries
+                .iter()
+                .map(|q| crate::aws::MetricSeries {
+                    id: q.id.clone(),
+                    points: [(start, 1.0), (start - chrono::Duration::seconds(60), 5.0)]
+                        .into_iter()
+                        .collect(),
+                })
+                .collect())
+        }
+    }
+
+    fn targets(n: usize) -> Vec<Target> {
+        (0..n)
+            .map(|i| Target {
+                name: format!("s-{i}"),
+                has_lambda: i % 2 == 0,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn batches_at_most_500_queries_per_call() {
+        let api = Counting {
+            calls: AtomicUsize::new(0),
+            fail_call: None,
+        };
+        let t = targets(1200);
+        let w = Window::aligned(Utc::now(), 60, 120, 10);
+        let m = Metrics::new();
+        let r = poll(&api, &t, w, &m).await;
+        assert_eq!(r.queries, 1200 * 3 + 600);
+        assert_eq!(r.calls, (r.queries).div_ceil(500));
+        assert_eq!(api.calls.load(Ordering::SeqCst), r.calls);
+        assert!(r.complete());
+        // Datapoints outside the window are dropped.
+        let s = r.streams[0].as_ref().unwrap();
+        assert_eq!(s.get(Polled::Success).count(), 1);
+        assert_eq!(m.cloudwatch_metrics_requested_total.get(), r.queries as u64);
+    }
+
+    #[tokio::test]
+    async fn a_failed_call_marks_only_its_streams() {
+        let api = Counting {
+            calls: AtomicUsize::new(0),
+            fail_call: Some(0),
+        };
+        let t = targets(300);
+        let w = Window::aligned(Utc::now(), 60, 120, 10);
+        let r = poll(&api, &t, w, &Metrics::new()).await;
+        assert!(!r.complete());
+        let failed = r.streams.iter().filter(|s| s.is_err()).count();
+        assert!(failed > 0 && failed < 300, "failed {failed}");
+    }
+}

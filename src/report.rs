@@ -1,0 +1,188 @@
+//! The JSON report (`check --format json`, `/api/v1/status`): per stream its health, the
+//! window's datapoints, the root cause and every finding. Plain data, built by the daemon and
+//! the `check` command, rendered as JSON or as text for people.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::detect::Health;
+use crate::poller::{Polled, StreamMetrics};
+
+pub const REPORT_SCHEMA: &str = "firehose-sentinel/report/v1";
+
+/// Outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+    Skip,
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Skip => "skip",
+            Status::Error => "error",
+        }
+    }
+}
+
+/// What one check found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub check: String,
+    pub status: Status,
+    pub summary: String,
+    #[serde(default)]
+    pub evidence: serde_json::Value,
+    #[serde(default)]
+    pub remediation: String,
+}
+
+/// One datapoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    pub t: DateTime<Utc>,
+    pub v: f64,
+}
+
+/// Datapoints by CloudWatch metric name, oldest first.
+pub fn metrics_json(m: &StreamMetrics) -> BTreeMap<String, Vec<Point>> {
+    Polled::ALL
+        .iter()
+        .filter(|p| m.series.contains_key(p) || **p != Polled::Processing)
+        .map(|p| {
+            (
+                p.metric_name().to_string(),
+                m.get(*p).map(|(t, v)| Point { t: *t, v: *v }).collect(),
+            )
+        })
+        .collect()
+}
+
+/// The report for one stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamReport {
+    pub stream: String,
+    pub arn: String,
+    pub account: String,
+    pub region: String,
+    pub health: Health,
+    /// Why detection chose this health.
+    pub reason: String,
+    pub metrics: BTreeMap<String, Vec<Point>>,
+    pub root_cause: Option<String>,
+    pub findings: Vec<Finding>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub incident: Option<IncidentSummary>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub diagnosed_at: Option<DateTime<Utc>>,
+}
+
+/// An open incident as shown in the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentSummary {
+    pub id: String,
+    pub started_at: DateTime<Utc>,
+    pub alerts_sent: u32,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    pub generated_at: DateTime<Utc>,
+    pub streams: Vec<StreamReport>,
+}
+
+impl Report {
+    pub fn new(generated_at: DateTime<Utc>, streams: Vec<StreamReport>) -> Self {
+        Report {
+            schema: REPORT_SCHEMA.to_string(),
+            generated_at,
+            streams,
+        }
+    }
+
+    pub fn empty() -> Self {
+        Report::new(Utc::now(), Vec::new())
+    }
+
+    /// Text for people: one block per stream, root cause first.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for s in &self.streams {
+            out.push_str(&format!(
+                "== {} [{}] {} ({} {})\n",
+                s.stream,
+                s.health,
+                s.reason,
+                if s.account.is_empty() {
+                    "?"
+                } else {
+                    &s.account
+                },
+                if s.region.is_empty() { "?" } else { &s.region },
+            ));
+            let find = |id: &str| s.findings.iter().find(|f| f.check == id);
+            if let Some(rc) = s.root_cause.as_deref().and_then(find) {
+                out.push_str(&format!("ROOT CAUSE  {}: {}\n", rc.check, rc.summary));
+                if !rc.remediation.is_empty() {
+                    out.push_str(&indent(&format!("fix: {}", rc.remediation)));
+                }
+            } else {
+                out.push_str("root cause: none found\n");
+            }
+            for f in s.findings.iter().filter(|f| {
+                matches!(f.status, Status::Fail | Status::Warn | Status::Error)
+                    && Some(f.check.as_str()) != s.root_cause.as_deref()
+            }) {
+                out.push_str(&format!(
+                    "{:<5} {}: {}\n",
+                    f.status.as_str().to_uppercase(),
+                    f.check,
+                    f.summary
+                ));
+                if !f.remediation.is_empty() && f.status != Status::Error {
+                    out.push_str(&indent(&format!("fix: {}", f.remediation)));
+                }
+            }
+            let passed: Vec<&str> = s
+                .findings
+                .iter()
+                .filter(|f| f.status == Status::Pass)
+                .map(|f| f.check.as_str())
+                .collect();
+            let skipped = s
+                .findings
+                .iter()
+                .filter(|f| f.status == Status::Skip)
+                .count();
+            out.push_str(&format!(
+                "passed ({}): {}; skipped: {}\n\n",
+                passed.len(),
+                if passed.is_empty() {
+                    "-".to_string()
+                } else {
+                    passed.join(", ")
+                },
+                skipped
+            ));
+        }
+        out
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("      {l}\n"))
+        .collect::<String>()
+}

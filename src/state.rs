@@ -1,0 +1,234 @@
+//! The state file: open incidents and every alert not yet delivered, so a restart neither
+//! re-fires nor forgets. Written atomically (temp file, fsync, rename, fsync of the folder) and
+//! versioned; an unreadable file is moved to `PATH.corrupt-UNIXTIME` and the daemon starts empty.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::alert::Alert;
+use crate::incident::Incident;
+
+pub const STATE_VERSION: u32 = 1;
+/// Rejected alerts kept for inspection.
+pub const MAX_REJECTED: usize = 100;
+
+/// An alert waiting for one sink.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    pub sink: String,
+    pub alert: Alert,
+    pub enqueued_at: DateTime<Utc>,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+}
+
+/// Everything that must survive a restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    /// Open incidents by stream name.
+    #[serde(default)]
+    pub incidents: BTreeMap<String, Incident>,
+    #[serde(default)]
+    pub outbox: Vec<OutboxEntry>,
+    /// Alerts a sink refused permanently (4xx), newest last.
+    #[serde(default)]
+    pub rejected: Vec<OutboxEntry>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            version: STATE_VERSION,
+            incidents: BTreeMap::new(),
+            outbox: Vec::new(),
+            rejected: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot write state file {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The state in memory plus its file.
+pub struct StateStore {
+    path: PathBuf,
+    state: Mutex<State>,
+    /// Bumped on every change; a write never replaces a newer one with an older snapshot.
+    changes: AtomicU64,
+    written: tokio::sync::Mutex<u64>,
+}
+
+impl StateStore {
+    /// Load `path`. Missing: empty state. Unreadable or corrupt: moved aside, empty state, and
+    /// the returned message says where it went.
+    pub fn open(path: &Path) -> (StateStore, Option<String>) {
+        let (state, warning) = match std::fs::read(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (State::default(), None),
+            Err(e) => (
+                State::default(),
+                Some(move_aside(path, &format!("cannot read: {e}"))),
+            ),
+            Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
+                Ok(s) if s.version == STATE_VERSION => (s, None),
+                Ok(s) => (
+                    State::default(),
+                    Some(move_aside(
+                        path,
+                        &format!(
+                            "unsupported state version {} (expected {STATE_VERSION})",
+                            s.version
+                        ),
+                    )),
+                ),
+                Err(e) => (
+                    State::default(),
+                    Some(move_aside(path, &format!("not valid state JSON: {e}"))),
+                ),
+            },
+        };
+        (
+            StateStore {
+                path: path.to_path_buf(),
+                state: Mutex::new(state),
+                changes: AtomicU64::new(0),
+                written: tokio::sync::Mutex::new(0),
+            },
+            warning,
+        )
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Read or change the state. Changes are written by the next [`StateStore::save`].
+    pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let r = f(&mut guard);
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        r
+    }
+
+    /// A copy of the state.
+    pub fn snapshot(&self) -> State {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Write the current state atomically.
+    pub async fn save(&self) -> Result<(), StateError> {
+        let mut written = self.written.lock().await;
+        let (bytes, version) = {
+            let guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let v = self.changes.load(Ordering::SeqCst);
+            (serde_json::to_vec_pretty(&*guard).unwrap_or_default(), v)
+        };
+        if version < *written && *written != 0 {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let res = tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        res.map_err(|source| StateError::Write {
+            path: self.path.clone(),
+            source,
+        })?;
+        *written = version;
+        Ok(())
+    }
+}
+
+fn move_aside(path: &Path, why: &str) -> String {
+    let aside = PathBuf::from(format!(
+        "{}.corrupt-{}",
+        path.display(),
+        Utc::now().timestamp()
+    ));
+    match std::fs::rename(path, &aside) {
+        Ok(()) => format!(
+            "state file {} is unusable ({why}); moved to {} and starting with an empty state",
+            path.display(),
+            aside.display()
+        ),
+        Err(e) => format!(
+            "state file {} is unusable ({why}) and could not be moved aside ({e}); starting with an empty state",
+            path.display()
+        ),
+    }
+}
+
+/// Write, fsync, rename over, fsync the folder.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "state".into()),
+        std::process::id()
+    ));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn round_trip_and_corrupt_file_is_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/state.json");
+        let (store, warn) = StateStore::open(&path);
+        assert!(warn.is_none());
+        store.with(|s| {
+            s.incidents.insert(
+                "a".into(),
+                Incident::open("a", "arn", crate::detect::Health::Failing, Utc::now()),
+            )
+        });
+        store.save().await.unwrap();
+        let (again, warn) = StateStore::open(&path);
+        assert!(warn.is_none());
+        assert_eq!(again.snapshot(), store.snapshot());
+
+        std::fs::write(&path, b"{not json").unwrap();
+        let (fresh, warn) = StateStore::open(&path);
+        let warn = warn.unwrap();
+        assert!(warn.contains("moved to"), "{warn}");
+        assert!(fresh.snapshot().incidents.is_empty());
+        assert!(!path.exists());
+        let aside: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
+            .collect();
+        assert_eq!(aside.len(), 1);
+    }
+}
