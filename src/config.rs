@@ -444,7 +444,7 @@ pub fn load_from_str(
         .build()
         .map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            message: e.to_string().trim_end().to_string(),
         })?;
     let value: serde_json::Value =
         merged
@@ -470,15 +470,23 @@ pub fn load_from_str(
                 } else {
                     full
                 };
+                let known = rest
+                    .split_once(", expected ")
+                    .map(|(_, k)| k.replace('`', "").replace("one of ", ""))
+                    .map(|k| format!(" (expected one of: {k})"))
+                    .unwrap_or_default();
                 return ConfigError::Invalid {
                     path: path.to_path_buf(),
                     problems: vec![Problem {
                         key: full,
-                        message: "unknown key".into(),
+                        message: format!("unknown key{known}"),
                     }],
                 };
             }
-            None => inner,
+            None => inner
+                .replace("expected i64", "expected an integer")
+                .replace("expected u64", "expected an integer")
+                .replace("expected a boolean", "expected true or false"),
         };
         ConfigError::Invalid {
             path: path.to_path_buf(),

@@ -1,0 +1,265 @@
+//! Test harness: provisions moto 5.2.5 in a venv under `target/` (once, then reused), starts it
+//! on a free loopback port for the whole test binary, and offers fixture helpers that build
+//! streams and seed metrics through the real AWS SDK. Moto stops when the test process exits
+//! (its stdin pipe closes).
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_config::BehaviorVersion;
+use chrono::{DateTime, Utc};
+
+pub const MOTO_VERSION: &str = "5.2.5";
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "123456789012";
+
+pub struct Moto {
+    pub endpoint: String,
+    _child: Child,
+}
+
+static MOTO: OnceLock<Moto> = OnceLock::new();
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+}
+
+fn run(cmd: &mut Command, what: &str) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot provision moto: {what} could not start: {e}"));
+    assert!(
+        out.status.success(),
+        "cannot provision moto: {what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The venv's moto_server, installing moto[server]==5.2.5 the first time.
+fn moto_server() -> PathBuf {
+    let venv = target_dir().join("moto-venv");
+    let bin = venv.join("bin/moto_server");
+    let marker = venv.join(format!(".moto-{MOTO_VERSION}"));
+    if bin.exists() && marker.exists() {
+        return bin;
+    }
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    run(
+        Command::new(&python).args(["-m", "venv"]).arg(&venv),
+        &format!("{python} -m venv (is python3 with the venv module installed?)"),
+    );
+    run(
+        Command::new(venv.join("bin/pip")).args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            &format!("moto[server]=={MOTO_VERSION}"),
+        ]),
+        "pip install moto[server] (is PyPI reachable?)",
+    );
+    std::fs::write(&marker, MOTO_VERSION).expect("write moto marker");
+    bin
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// The shared moto server (started on first use).
+pub fn moto() -> &'static Moto {
+    MOTO.get_or_init(|| {
+        // The SDK's default chain reads these; moto accepts any credentials.
+        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+        std::env::set_var("AWS_REGION", REGION);
+        std::env::remove_var("AWS_PROFILE");
+        let bin = moto_server();
+        let port = free_port();
+        // `sh` keeps moto alive while our stdin pipe is open and kills it when it closes,
+        // which happens when this test process exits for any reason.
+        let script = format!(
+            "\"{}\" -H 127.0.0.1 -p {port} >\"{}\" 2>&1 & pid=$!; cat >/dev/null; kill $pid",
+            bin.display(),
+            target_dir().join("moto-server.log").display()
+        );
+        let mut child = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut log = String::new();
+                let _ = std::fs::File::open(target_dir().join("moto-server.log"))
+                    .and_then(|mut f| f.read_to_string(&mut log));
+                panic!("moto_server exited ({status}) before listening:\n{log}");
+            }
+            assert!(Instant::now() < deadline, "moto_server did not listen within 60 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto {
+            endpoint,
+            _child: child,
+        }
+    })
+}
+
+pub async fn sdk() -> aws_config::SdkConfig {
+    let m = moto();
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(&m.endpoint)
+        .load()
+        .await
+}
+
+pub struct Aws {
+    pub firehose: aws_sdk_firehose::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub iam: aws_sdk_iam::Client,
+}
+
+pub async fn aws() -> Aws {
+    let c = sdk().await;
+    Aws {
+        firehose: aws_sdk_firehose::Client::new(&c),
+        cloudwatch: aws_sdk_cloudwatch::Client::new(&c),
+        s3: aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&c)
+                .force_path_style(true)
+                .build(),
+        ),
+        iam: aws_sdk_iam::Client::new(&c),
+    }
+}
+
+/// A unique name for this test run.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id() % 100_000,
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// Options of a fixture stream.
+#[derive(Default, Clone)]
+pub struct StreamSpec {
+    pub buffering_seconds: i32,
+    pub lambda_arn: Option<String>,
+    pub kms_key_arn: Option<String>,
+    pub logging: bool,
+}
+
+/// Create a DirectPut stream to a fresh bucket. moto omits CompressionFormat, BufferingHints
+/// and EncryptionConfiguration from the describe answer unless they were set: set them.
+pub async fn create_stream(aws: &Aws, name: &str, spec: &StreamSpec) -> String {
+    use aws_sdk_firehose::types::*;
+    let bucket = format!("{}-bucket", name.to_lowercase());
+    let _ = aws.s3.create_bucket().bucket(&bucket).send().await;
+    let role = format!("arn:aws:iam::{ACCOUNT}:role/{name}-role");
+    let encryption = match &spec.kms_key_arn {
+        Some(k) => EncryptionConfiguration::builder()
+            .kms_encryption_config(KmsEncryptionConfig::builder().awskms_key_arn(k).build().unwrap())
+            .build(),
+        None => EncryptionConfiguration::builder()
+            .no_encryption_config(NoEncryptionConfig::NoEncryption)
+            .build(),
+    };
+    let mut dest = ExtendedS3DestinationConfiguration::builder()
+        .role_arn(&role)
+        .bucket_arn(format!("arn:aws:s3:::{bucket}"))
+        .prefix("data/")
+        .compression_format(CompressionFormat::Uncompressed)
+        .buffering_hints(
+            BufferingHints::builder()
+                .interval_in_seconds(if spec.buffering_seconds > 0 { spec.buffering_seconds } else { 60 })
+                .size_in_mbs(5)
+                .build(),
+        )
+        .encryption_configuration(encryption);
+    if spec.logging {
+        dest = dest.cloud_watch_logging_options(
+            CloudWatchLoggingOptions::builder()
+                .enabled(true)
+                .log_group_name(format!("/aws/kinesisfirehose/{name}"))
+                .log_stream_name("DestinationDelivery")
+                .build(),
+        );
+    }
+    if let Some(l) = &spec.lambda_arn {
+        dest = dest.processing_configuration(
+            ProcessingConfiguration::builder()
+                .enabled(true)
+                .processors(
+                    Processor::builder()
+                        .r#type(ProcessorType::Lambda)
+                        .parameters(
+                            ProcessorParameter::builder()
+                                .parameter_name(ProcessorParameterName::LambdaArn)
+                                .parameter_value(l)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        );
+    }
+    aws.firehose
+        .create_delivery_stream()
+        .delivery_stream_name(name)
+        .delivery_stream_type(DeliveryStreamType::DirectPut)
+        .extended_s3_destination_configuration(dest.build().unwrap())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create stream {name}: {e:?}"));
+    bucket
+}
+
+/// Put one datapoint of an `AWS/Firehose` metric for `stream` at `t`.
+pub async fn put_metric(aws: &Aws, stream: &str, metric: &str, t: DateTime<Utc>, v: f64) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    aws.cloudwatch
+        .put_metric_data()
+        .namespace("AWS/Firehose")
+        .metric_data(
+            MetricDatum::builder()
+                .metric_name(metric)
+                .dimensions(Dimension::builder().name("DeliveryStreamName").value(stream).build())
+                .timestamp(aws_smithy_types::DateTime::from_secs(t.timestamp()))
+                .value(v)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put metric {metric}: {e:?}"));
+}
+
+/// Start of the minute `k` minutes before the current minute.
+pub fn minutes_ago(k: i64) -> DateTime<Utc> {
+    let now = Utc::now().timestamp();
+    let m = now - now.rem_euclid(60);
+    DateTime::from_timestamp(m - 60 * k, 0).unwrap()
+}
