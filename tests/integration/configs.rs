@@ -39,7 +39,9 @@ fn fixture_files_give_their_exact_messages() {
                 .err()
                 .unwrap_or_else(|| panic!("{name} should be rejected"));
             let got = err.to_string().replace(&path.display().to_string(), "FILE");
-            let exp = want.get(&name).unwrap_or_else(|| panic!("no expected message for {name}; got:\n{got}"));
+            let exp = want
+                .get(&name)
+                .unwrap_or_else(|| panic!("no expected message for {name}; got:\n{got}"));
             assert_eq!(&got, exp, "{name}");
             seen += 1;
         }
@@ -49,7 +51,17 @@ fn fixture_files_give_their_exact_messages() {
 
 #[test]
 fn example_configs_are_valid() {
-    let env: HashMap<String, String> = [("SLACK_WEBHOOK_URL".to_string(), "https://hooks.slack.com/services/T/B/X".to_string()), ("SENTINEL_LOCAL_HOOK_URL".to_string(), "http://127.0.0.1:9999/hook".to_string())].into();
+    let env: HashMap<String, String> = [
+        (
+            "SLACK_WEBHOOK_URL".to_string(),
+            "https://hooks.slack.com/services/T/B/X".to_string(),
+        ),
+        (
+            "SENTINEL_LOCAL_HOOK_URL".to_string(),
+            "http://127.0.0.1:9999/hook".to_string(),
+        ),
+    ]
+    .into();
     for f in ["config/example.toml", "config/local.toml"] {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(f);
         config::load_with_env(&p, &env).unwrap_or_else(|e| panic!("{f}: {e}"));
@@ -60,10 +72,22 @@ fn example_configs_are_valid() {
 fn environment_overrides_keys() {
     let p = fixtures().join("minimal.ok.toml");
     let env: HashMap<String, String> = [
-        ("FIREHOSE_SENTINEL__SCHEDULE__POLL".to_string(), "0 * * * * *".to_string()),
-        ("FIREHOSE_SENTINEL__STREAMS__NAMES".to_string(), "a,b".to_string()),
-        ("FIREHOSE_SENTINEL__DETECTION__FAILING_AFTER_PERIODS".to_string(), "5".to_string()),
-        ("FIREHOSE_SENTINEL__STREAMS__DISCOVER".to_string(), "true".to_string()),
+        (
+            "FIREHOSE_SENTINEL__SCHEDULE__POLL".to_string(),
+            "0 * * * * *".to_string(),
+        ),
+        (
+            "FIREHOSE_SENTINEL__STREAMS__NAMES".to_string(),
+            "a,b".to_string(),
+        ),
+        (
+            "FIREHOSE_SENTINEL__DETECTION__FAILING_AFTER_PERIODS".to_string(),
+            "5".to_string(),
+        ),
+        (
+            "FIREHOSE_SENTINEL__STREAMS__DISCOVER".to_string(),
+            "true".to_string(),
+        ),
     ]
     .into();
     let s = config::load_with_env(&p, &env).unwrap();
@@ -71,8 +95,11 @@ fn environment_overrides_keys() {
     assert_eq!(s.streams.names, vec!["a", "b"]);
     assert_eq!(s.detection.failing_after_periods, 5);
     assert!(s.streams.discover);
-    let env: HashMap<String, String> =
-        [("FIREHOSE_SENTINEL__SCHEDULE__POLX".to_string(), "x".to_string())].into();
+    let env: HashMap<String, String> = [(
+        "FIREHOSE_SENTINEL__SCHEDULE__POLX".to_string(),
+        "x".to_string(),
+    )]
+    .into();
     let e = config::load_with_env(&p, &env).unwrap_err().to_string();
     assert!(e.contains("schedule.polx: unknown key"), "{e}");
 }
@@ -91,10 +118,20 @@ fn secrets_resolve_from_env_and_file_and_never_print() {
         ),
     )
     .unwrap();
-    let env: HashMap<String, String> = [("HOOK".to_string(), "https://example.com/hook?token=HOOKTOKEN".to_string())].into();
+    let env: HashMap<String, String> = [(
+        "HOOK".to_string(),
+        "https://example.com/hook?token=HOOKTOKEN".to_string(),
+    )]
+    .into();
     let s = config::load_with_env(&cfg, &env).unwrap();
-    assert_eq!(s.alerts.webhook[0].url.expose(), "https://example.com/hook?token=HOOKTOKEN");
-    assert_eq!(s.alerts.webhook[0].secret.as_ref().unwrap().expose(), "s3cr3t-hmac");
+    assert_eq!(
+        s.alerts.webhook[0].url.expose(),
+        "https://example.com/hook?token=HOOKTOKEN"
+    );
+    assert_eq!(
+        s.alerts.webhook[0].secret.as_ref().unwrap().expose(),
+        "s3cr3t-hmac"
+    );
     let printed = format!("{}\n{:?}", s.redacted_json(), s);
     for secret in ["HOOKTOKEN", "s3cr3t-hmac", "tok-123", "SLACKTOKEN"] {
         assert!(!printed.contains(secret), "{secret} leaked:\n{printed}");

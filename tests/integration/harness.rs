@@ -111,7 +111,10 @@ pub fn moto() -> &'static Moto {
                     .and_then(|mut f| f.read_to_string(&mut log));
                 panic!("moto_server exited ({status}) before listening:\n{log}");
             }
-            assert!(Instant::now() < deadline, "moto_server did not listen within 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not listen within 60 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         Moto {
@@ -134,6 +137,7 @@ pub struct Aws {
     pub firehose: aws_sdk_firehose::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub s3: aws_sdk_s3::Client,
+    #[allow(dead_code)] // used by the diagnosis scenarios
     pub iam: aws_sdk_iam::Client,
 }
 
@@ -180,7 +184,12 @@ pub async fn create_stream(aws: &Aws, name: &str, spec: &StreamSpec) -> String {
     let role = format!("arn:aws:iam::{ACCOUNT}:role/{name}-role");
     let encryption = match &spec.kms_key_arn {
         Some(k) => EncryptionConfiguration::builder()
-            .kms_encryption_config(KmsEncryptionConfig::builder().awskms_key_arn(k).build().unwrap())
+            .kms_encryption_config(
+                KmsEncryptionConfig::builder()
+                    .awskms_key_arn(k)
+                    .build()
+                    .unwrap(),
+            )
             .build(),
         None => EncryptionConfiguration::builder()
             .no_encryption_config(NoEncryptionConfig::NoEncryption)
@@ -193,7 +202,11 @@ pub async fn create_stream(aws: &Aws, name: &str, spec: &StreamSpec) -> String {
         .compression_format(CompressionFormat::Uncompressed)
         .buffering_hints(
             BufferingHints::builder()
-                .interval_in_seconds(if spec.buffering_seconds > 0 { spec.buffering_seconds } else { 60 })
+                .interval_in_seconds(if spec.buffering_seconds > 0 {
+                    spec.buffering_seconds
+                } else {
+                    60
+                })
                 .size_in_mbs(5)
                 .build(),
         )
@@ -247,7 +260,12 @@ pub async fn put_metric(aws: &Aws, stream: &str, metric: &str, t: DateTime<Utc>,
         .metric_data(
             MetricDatum::builder()
                 .metric_name(metric)
-                .dimensions(Dimension::builder().name("DeliveryStreamName").value(stream).build())
+                .dimensions(
+                    Dimension::builder()
+                        .name("DeliveryStreamName")
+                        .value(stream)
+                        .build(),
+                )
                 .timestamp(aws_smithy_types::DateTime::from_secs(t.timestamp()))
                 .value(v)
                 .build(),

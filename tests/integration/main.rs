@@ -1,6 +1,7 @@
 //! Integration tests: the real daemon and the real AWS SDK against moto (started by the
 //! harness), alerts to local receivers. One binary, shared emulator, unique names per test.
 
+mod alerts;
 mod cli;
 mod configs;
 mod harness;
@@ -60,11 +61,16 @@ max_backoff = "1s"
 }
 
 fn webhook(r: &Receiver) -> String {
-    format!("[[alerts.webhook]]\nname = \"test\"\nurl = \"{}/hook\"\n", r.url)
+    format!(
+        "[[alerts.webhook]]\nname = \"test\"\nurl = \"{}/hook\"\n",
+        r.url
+    )
 }
 
 async fn get(d: &Running, path: &str) -> (u16, String) {
-    let r = reqwest::get(format!("http://{}{path}", d.addr)).await.unwrap();
+    let r = reqwest::get(format!("http://{}{path}", d.addr))
+        .await
+        .unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
@@ -90,7 +96,10 @@ async fn wait_polls(d: &Running, n: f64, secs: u64) {
         if metric(&text, "firehose_sentinel_poll_duration_seconds_count", &[]) >= n {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "fewer than {n} polls in {secs}s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fewer than {n} polls in {secs}s"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -116,9 +125,13 @@ async fn failing_stream_fires_once_then_resolves() {
     }
     let rx = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let d = daemon::start(settings(dir.path(), &format!("names = [\"{name}\"]"), &webhook(&rx)))
-        .await
-        .unwrap();
+    let d = daemon::start(settings(
+        dir.path(),
+        &format!("names = [\"{name}\"]"),
+        &webhook(&rx),
+    ))
+    .await
+    .unwrap();
 
     let got = rx.wait_for(30, |g| !g.is_empty()).await;
     assert_eq!(got.len(), 1, "one firing alert");
@@ -130,8 +143,17 @@ async fn failing_stream_fires_once_then_resolves() {
     assert_eq!(a["account"], ACCOUNT);
     assert_eq!(a["region"], REGION);
     assert_eq!(a["test"], false);
-    assert!(a["arn"].as_str().unwrap().ends_with(&format!("deliverystream/{name}")));
-    assert_eq!(a["metrics"]["DeliveryToS3.Success"].as_array().unwrap().len(), 3);
+    assert!(a["arn"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("deliverystream/{name}")));
+    assert_eq!(
+        a["metrics"]["DeliveryToS3.Success"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     let incident = a["incident_id"].as_str().unwrap().to_string();
     assert_eq!(
         got[0].headers["idempotency-key"].to_str().unwrap(),
@@ -143,10 +165,30 @@ async fn failing_stream_fires_once_then_resolves() {
     assert_eq!(rx.accepted().len(), 1, "no repeated firing alert");
     let text = get(&d, "/metrics").await.1;
     let sl = format!("stream=\"{name}\"");
-    assert_eq!(metric(&text, "firehose_sentinel_stream_health", &[&sl, "health=\"failing\""]), 1.0);
-    assert_eq!(metric(&text, "firehose_sentinel_incident_open", &[&sl]), 1.0);
-    assert_eq!(metric(&text, "firehose_sentinel_zero_success_periods", &[&sl]), 3.0);
-    assert_eq!(metric(&text, "firehose_sentinel_alerts_sent_total", &["sink=\"test\"", "status=\"firing\""]), 1.0);
+    assert_eq!(
+        metric(
+            &text,
+            "firehose_sentinel_stream_health",
+            &[&sl, "health=\"failing\""]
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(&text, "firehose_sentinel_incident_open", &[&sl]),
+        1.0
+    );
+    assert_eq!(
+        metric(&text, "firehose_sentinel_zero_success_periods", &[&sl]),
+        3.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "firehose_sentinel_alerts_sent_total",
+            &["sink=\"test\"", "status=\"firing\""]
+        ),
+        1.0
+    );
 
     // Delivery recovers: two newer successful periods.
     for k in [3, 2] {
@@ -183,20 +225,47 @@ async fn idle_and_gappy_streams_never_alert() {
         put_metric(&aws, &gappy, "DeliveryToS3.Success", minutes_ago(k), 1.0).await;
     }
     // Two zero datapoints are fewer than failing_after_periods, whatever the gaps between.
-    put_metric(&aws, &sparse_zero, "DeliveryToS3.Success", minutes_ago(9), 1.0).await;
-    put_metric(&aws, &sparse_zero, "DeliveryToS3.Success", minutes_ago(5), 0.0).await;
-    put_metric(&aws, &sparse_zero, "DeliveryToS3.Success", minutes_ago(2), 0.0).await;
+    put_metric(
+        &aws,
+        &sparse_zero,
+        "DeliveryToS3.Success",
+        minutes_ago(9),
+        1.0,
+    )
+    .await;
+    put_metric(
+        &aws,
+        &sparse_zero,
+        "DeliveryToS3.Success",
+        minutes_ago(5),
+        0.0,
+    )
+    .await;
+    put_metric(
+        &aws,
+        &sparse_zero,
+        "DeliveryToS3.Success",
+        minutes_ago(2),
+        0.0,
+    )
+    .await;
 
     let rx = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     let names = format!("names = [\"{idle}\", \"{gappy}\", \"{sparse_zero}\"]");
-    let d = daemon::start(settings(dir.path(), &names, &webhook(&rx))).await.unwrap();
+    let d = daemon::start(settings(dir.path(), &names, &webhook(&rx)))
+        .await
+        .unwrap();
     wait_polls(&d, 4.0, 30).await;
     let st = status(&d).await;
     assert_eq!(health_of(&st, &idle), "idle");
     assert_eq!(health_of(&st, &gappy), "healthy");
     assert_ne!(health_of(&st, &sparse_zero), "failing");
-    assert!(rx.all().is_empty(), "no alert for idle or gappy streams: {:?}", rx.all());
+    assert!(
+        rx.all().is_empty(),
+        "no alert for idle or gappy streams: {:?}",
+        rx.all()
+    );
     let text = get(&d, "/metrics").await.1;
     // No datapoint, no series: an idle stream shows no delivery ratio rather than a zero.
     assert!(!text.contains(&format!("firehose_sentinel_delivery_success_ratio{{account=\"{ACCOUNT}\",region=\"{REGION}\",stream=\"{idle}\"}}")));
@@ -215,7 +284,12 @@ async fn discovery_applies_include_and_exclude() {
     let d = daemon::start(settings(dir.path(), &sel, "")).await.unwrap();
     wait_polls(&d, 1.0, 30).await;
     let st = status(&d).await;
-    let names: Vec<&str> = st["streams"].as_array().unwrap().iter().map(|s| s["stream"].as_str().unwrap()).collect();
+    let names: Vec<&str> = st["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stream"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec![format!("{p}-a-1")]);
     d.stop().await;
 }
@@ -227,29 +301,94 @@ async fn metrics_endpoints_and_readiness() {
     create_stream(&aws, &name, &StreamSpec::default()).await;
     put_metric(&aws, &name, "IncomingRecords", minutes_ago(2), 10.0).await;
     put_metric(&aws, &name, "DeliveryToS3.Success", minutes_ago(2), 1.0).await;
-    put_metric(&aws, &name, "DeliveryToS3.DataFreshness", minutes_ago(2), 42.0).await;
+    put_metric(
+        &aws,
+        &name,
+        "DeliveryToS3.DataFreshness",
+        minutes_ago(2),
+        42.0,
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
-    let d = daemon::start(settings(dir.path(), &format!("names = [\"{name}\"]"), "")).await.unwrap();
+    let d = daemon::start(settings(dir.path(), &format!("names = [\"{name}\"]"), ""))
+        .await
+        .unwrap();
     assert_eq!(get(&d, "/healthz").await.0, 200);
     wait_polls(&d, 1.0, 30).await;
     assert_eq!(get(&d, "/readyz").await.0, 200);
     let text = get(&d, "/metrics").await.1;
     let sl = format!("stream=\"{name}\"");
     for (series, labels, value) in [
-        ("firehose_sentinel_stream_health", vec![sl.as_str(), "health=\"healthy\""], Some(1.0)),
-        ("firehose_sentinel_stream_health", vec![sl.as_str(), "health=\"failing\""], Some(0.0)),
-        ("firehose_sentinel_delivery_success_ratio", vec![sl.as_str()], Some(1.0)),
-        ("firehose_sentinel_incoming_records", vec![sl.as_str()], Some(10.0)),
-        ("firehose_sentinel_data_freshness_seconds", vec![sl.as_str()], Some(42.0)),
-        ("firehose_sentinel_incident_open", vec![sl.as_str()], Some(0.0)),
+        (
+            "firehose_sentinel_stream_health",
+            vec![sl.as_str(), "health=\"healthy\""],
+            Some(1.0),
+        ),
+        (
+            "firehose_sentinel_stream_health",
+            vec![sl.as_str(), "health=\"failing\""],
+            Some(0.0),
+        ),
+        (
+            "firehose_sentinel_delivery_success_ratio",
+            vec![sl.as_str()],
+            Some(1.0),
+        ),
+        (
+            "firehose_sentinel_incoming_records",
+            vec![sl.as_str()],
+            Some(10.0),
+        ),
+        (
+            "firehose_sentinel_data_freshness_seconds",
+            vec![sl.as_str()],
+            Some(42.0),
+        ),
+        (
+            "firehose_sentinel_incident_open",
+            vec![sl.as_str()],
+            Some(0.0),
+        ),
         ("firehose_sentinel_streams_monitored", vec![], Some(1.0)),
-        ("firehose_sentinel_build_info", vec!["version=\""], Some(1.0)),
-        ("firehose_sentinel_aws_requests_total", vec!["operation=\"GetMetricData\"", "outcome=\"success\"", "service=\"cloudwatch\""], None),
-        ("firehose_sentinel_aws_requests_total", vec!["operation=\"DescribeDeliveryStream\""], None),
-        ("firehose_sentinel_cloudwatch_metrics_requested_total", vec![], None),
-        ("firehose_sentinel_poll_duration_seconds_count", vec![], None),
-        ("firehose_sentinel_last_successful_poll_timestamp_seconds", vec![], None),
-        ("firehose_sentinel_aws_request_duration_seconds_count", vec!["operation=\"GetMetricData\""], None),
+        (
+            "firehose_sentinel_build_info",
+            vec!["version=\""],
+            Some(1.0),
+        ),
+        (
+            "firehose_sentinel_aws_requests_total",
+            vec![
+                "operation=\"GetMetricData\"",
+                "outcome=\"success\"",
+                "service=\"cloudwatch\"",
+            ],
+            None,
+        ),
+        (
+            "firehose_sentinel_aws_requests_total",
+            vec!["operation=\"DescribeDeliveryStream\""],
+            None,
+        ),
+        (
+            "firehose_sentinel_cloudwatch_metrics_requested_total",
+            vec![],
+            None,
+        ),
+        (
+            "firehose_sentinel_poll_duration_seconds_count",
+            vec![],
+            None,
+        ),
+        (
+            "firehose_sentinel_last_successful_poll_timestamp_seconds",
+            vec![],
+            None,
+        ),
+        (
+            "firehose_sentinel_aws_request_duration_seconds_count",
+            vec!["operation=\"GetMetricData\""],
+            None,
+        ),
     ] {
         let v = metric(&text, series, &labels);
         match value {
@@ -307,7 +446,6 @@ impl firehose_sentinel::aws::MetricsApi for BulkApi {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polls_1200_streams_with_ceil_queries_over_500_calls() {
-    use firehose_sentinel::aws::MetricsApi;
     let aws = aws().await;
     let p = unique("bulk");
     let names: Vec<String> = (0..1200).map(|i| format!("{p}-{i:04}")).collect();
@@ -317,27 +455,64 @@ async fn polls_1200_streams_with_ceil_queries_over_500_calls() {
     }
     let dir = tempfile::tempdir().unwrap();
     // One poll only: the first, at start.
-    let mut s = settings(dir.path(), &format!("discover = true\ninclude = [\"{p}-*\"]"), "");
+    let mut s = settings(
+        dir.path(),
+        &format!("discover = true\ninclude = [\"{p}-*\"]"),
+        "",
+    );
     s.schedule.poll = "0 0 0 1 1 *".into();
     let metrics = firehose_sentinel::metrics::Metrics::new();
     let factory = firehose_sentinel::aws::sdk::ClientFactory::new(s.aws.clone(), metrics.clone());
     let real = factory.clients(&factory.default_key()).await;
     let api = std::sync::Arc::new(BulkApi { real, names });
     let t0 = std::time::Instant::now();
-    let d = daemon::start_with(s, metrics, api, std::sync::Arc::new(firehose_sentinel::diagnosis::NoDiagnosis))
-        .await
-        .unwrap();
+    let d = daemon::start_with(
+        s,
+        metrics,
+        api,
+        std::sync::Arc::new(firehose_sentinel::diagnosis::NoDiagnosis),
+    )
+    .await
+    .unwrap();
     wait_polls(&d, 1.0, 300).await;
     let wall = t0.elapsed();
     let text = get(&d, "/metrics").await.1;
     let queries = 1200 * 3;
     let expected = (queries as f64 / 500.0).ceil();
-    let calls = metric(&text, "firehose_sentinel_aws_requests_total", &["operation=\"GetMetricData\""]);
+    let calls = metric(
+        &text,
+        "firehose_sentinel_aws_requests_total",
+        &["operation=\"GetMetricData\""],
+    );
     assert_eq!(calls, expected, "GetMetricData calls for 1,200 streams");
-    assert_eq!(metric(&text, "firehose_sentinel_streams_monitored", &[]), 1200.0);
-    assert_eq!(metric(&text, "firehose_sentinel_cloudwatch_metrics_requested_total", &[]), queries as f64);
-    assert_eq!(metric(&text, "firehose_sentinel_stream_health", &["health=\"healthy\""]), 12.0);
-    assert_eq!(metric(&text, "firehose_sentinel_stream_health", &["health=\"idle\""]), 1188.0);
+    assert_eq!(
+        metric(&text, "firehose_sentinel_streams_monitored", &[]),
+        1200.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "firehose_sentinel_cloudwatch_metrics_requested_total",
+            &[]
+        ),
+        queries as f64
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "firehose_sentinel_stream_health",
+            &["health=\"healthy\""]
+        ),
+        12.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "firehose_sentinel_stream_health",
+            &["health=\"idle\""]
+        ),
+        1188.0
+    );
     let poll = metric(&text, "firehose_sentinel_poll_duration_seconds_sum", &[]);
     println!("1200 streams: {calls} GetMetricData calls, poll cycle {poll:.2}s (start to first poll {:.2}s)", wall.as_secs_f64());
     d.stop().await;

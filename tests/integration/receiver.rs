@@ -30,7 +30,11 @@ pub struct Receiver {
     inner: Arc<Mutex<Inner>>,
 }
 
-async fn handle(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, raw: Bytes) -> StatusCode {
+async fn handle(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> StatusCode {
     let mut g = inner.lock().unwrap();
     let code = g.script.pop_front().unwrap_or(200);
     let body = serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null);
@@ -62,7 +66,11 @@ impl Receiver {
 
     /// Answer the next requests with these codes.
     pub fn script(&self, codes: &[u16]) {
-        self.inner.lock().unwrap().script.extend(codes.iter().copied());
+        self.inner
+            .lock()
+            .unwrap()
+            .script
+            .extend(codes.iter().copied());
     }
 
     /// Requests answered 2xx.

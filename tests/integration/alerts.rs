@@ -1,0 +1,146 @@
+//! Alert delivery against local receivers: retries with a stable idempotency key, HMAC
+//! signatures, ordering, and durability across restarts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use firehose_sentinel::alert::outbox::Outbox;
+use firehose_sentinel::alert::{build_sinks, Alert};
+use firehose_sentinel::config;
+use firehose_sentinel::metrics::Metrics;
+use firehose_sentinel::state::StateStore;
+use hmac::Mac;
+use tokio_util::sync::CancellationToken;
+
+use crate::receiver::Receiver;
+
+fn sink_settings(dir: &std::path::Path, sinks: &str) -> config::Settings {
+    let text = format!(
+        "[streams]\nnames = [\"s\"]\n[state]\npath = \"{}\"\n[delivery]\ninitial_backoff = \"100ms\"\nmax_backoff = \"300ms\"\n{sinks}",
+        dir.join("state.json").display()
+    );
+    config::load_from_str(&text, &dir.join("c.toml"), &Default::default()).unwrap()
+}
+
+fn alert(incident: &str, seq: u32, status: &str) -> Alert {
+    let mut a = Alert::test(Utc::now());
+    a.test = false;
+    a.incident_id = incident.into();
+    a.sequence = seq;
+    a.status = status.into();
+    a.stream = "s".into();
+    a
+}
+
+async fn enqueue(outbox: &Outbox, store: &StateStore, a: &Alert) {
+    let entries = outbox.entries_for(a, Utc::now());
+    store.with(|s| s.outbox.extend(entries));
+    store.save().await.unwrap();
+    outbox.wake_all();
+}
+
+#[tokio::test]
+async fn retries_after_500s_with_the_same_idempotency_key() {
+    let rx = Receiver::start().await;
+    rx.script(&[500, 500, 500]);
+    let dir = tempfile::tempdir().unwrap();
+    let s = sink_settings(
+        dir.path(),
+        &format!(
+            "[[alerts.webhook]]\nname = \"hook\"\nurl = \"{}/hook\"\n",
+            rx.url
+        ),
+    );
+    let (store, _) = StateStore::open(&s.state.path);
+    let store = Arc::new(store);
+    let metrics = Metrics::new();
+    let outbox = Outbox::new(
+        store.clone(),
+        build_sinks(&s),
+        metrics.clone(),
+        s.delivery.clone(),
+    );
+    let stop = CancellationToken::new();
+    let workers = outbox.spawn_workers(stop.clone());
+    enqueue(&outbox, &store, &alert("inc-a", 1, "firing")).await;
+    let got = rx.wait_for(15, |g| !g.is_empty()).await;
+    assert_eq!(got.len(), 1, "delivered exactly once after recovery");
+    let all = rx.all();
+    assert_eq!(all.len(), 4, "three 500s then one 200");
+    for r in &all {
+        assert_eq!(r.headers["idempotency-key"], "inc-a:1");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rx.all().len(), 4, "nothing sent after the 200");
+    assert_eq!(
+        metrics
+            .alert_delivery_failures_total
+            .with_label_values(&["hook"])
+            .get(),
+        3
+    );
+    assert_eq!(
+        metrics
+            .alerts_sent_total
+            .with_label_values(&["hook", "firing"])
+            .get(),
+        1
+    );
+    assert!(store.snapshot().outbox.is_empty());
+    stop.cancel();
+    futures::future::join_all(workers).await;
+}
+
+#[tokio::test]
+async fn signature_is_verified_by_the_receiver_and_4xx_is_permanent() {
+    let rx = Receiver::start().await;
+    rx.script(&[400]);
+    let dir = tempfile::tempdir().unwrap();
+    let s = sink_settings(
+        dir.path(),
+        &format!(
+            "[[alerts.webhook]]\nname = \"hook\"\nurl = \"{}/hook\"\nsecret = \"k3y\"\n",
+            rx.url
+        ),
+    );
+    let (store, _) = StateStore::open(&s.state.path);
+    let store = Arc::new(store);
+    let metrics = Metrics::new();
+    let outbox = Outbox::new(
+        store.clone(),
+        build_sinks(&s),
+        metrics.clone(),
+        s.delivery.clone(),
+    );
+    let stop = CancellationToken::new();
+    let workers = outbox.spawn_workers(stop.clone());
+    enqueue(&outbox, &store, &alert("inc-b", 1, "firing")).await;
+    enqueue(&outbox, &store, &alert("inc-b", 2, "resolved")).await;
+    let got = rx.wait_for(10, |g| !g.is_empty()).await;
+    // The first was refused (400: permanent, not retried); the second went through.
+    assert_eq!(got.len(), 1);
+    assert_eq!(rx.all().len(), 2);
+    let r = &got[0];
+    assert_eq!(r.body["status"], "resolved");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"k3y").unwrap();
+    mac.update(&r.raw);
+    let want = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    assert_eq!(r.headers["x-sentinel-signature"].to_str().unwrap(), want);
+    assert_eq!(
+        metrics
+            .alerts_dropped_total
+            .with_label_values(&["hook", "rejected"])
+            .get(),
+        1
+    );
+    let st = store.snapshot();
+    assert_eq!(st.rejected.len(), 1, "kept for inspection");
+    assert!(st.rejected[0]
+        .last_error
+        .as_deref()
+        .unwrap()
+        .starts_with("HTTP 400"));
+    stop.cancel();
+    futures::future::join_all(workers).await;
+}
