@@ -15,7 +15,7 @@ LABEL org.opencontainers.image.title="firehose-sentinel" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://github.com/firehose-sentinel/firehose-sentinel"
 COPY --from=build /src/target/release/firehose-sentinel /usr/local/bin/firehose-sentinel
-USER nonroot:nonroot
+USER 65532:65532
 ENV FIREHOSE_SENTINEL_CONFIG=/etc/firehose-sentinel/config.toml \
     FIREHOSE_SENTINEL__STATE__PATH=/var/lib/firehose-sentinel/state.json
 VOLUME ["/var/lib/firehose-sentinel"]

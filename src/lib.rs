@@ -25,6 +25,7 @@ pub mod inventory;
 pub mod logging;
 pub mod metrics;
 pub mod permissions;
+pub mod policy;
 pub mod poller;
 pub mod report;
 pub mod secret;

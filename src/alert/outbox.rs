@@ -56,6 +56,21 @@ impl Outbox {
             metrics,
             delivery,
         });
+        // Counters start at 0 for every sink, so `increase()` sees the first failure.
+        for s in &o.sinks {
+            let n = s.name();
+            for status in ["firing", "resolved"] {
+                o.metrics.alerts_sent_total.with_label_values(&[n, status]);
+            }
+            o.metrics
+                .alert_delivery_failures_total
+                .with_label_values(&[n]);
+            for reason in ["rejected", "expired"] {
+                o.metrics
+                    .alerts_dropped_total
+                    .with_label_values(&[n, reason]);
+            }
+        }
         o.update_gauges();
         o
     }

@@ -226,3 +226,136 @@ mod tests {
         assert_eq!(arn_field("arn:aws:s3:::bucket", 4), None);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Diagnosis reads.
+// ---------------------------------------------------------------------------------------------
+
+/// An IAM role.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoleInfo {
+    pub arn: String,
+    pub name: String,
+    /// The trust policy document, URL-decoded JSON.
+    pub trust_policy: String,
+}
+
+/// One identity policy of a role (inline, or the default version of an attached one).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NamedPolicy {
+    pub name: String,
+    /// ARN of an attached managed policy; `None` for inline policies.
+    pub arn: Option<String>,
+    pub document: String,
+}
+
+/// A bucket's default encryption.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BucketEncryption {
+    /// `AES256`, `aws:kms`, `aws:kms:dsse`.
+    pub algorithm: String,
+    pub kms_key_id: Option<String>,
+}
+
+/// `DescribeKey`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyInfo {
+    pub arn: String,
+    pub key_id: String,
+    /// `Enabled`, `Disabled`, `PendingDeletion`, ...
+    pub state: String,
+    /// `AWS` or `CUSTOMER`.
+    pub manager: String,
+}
+
+/// `GetFunctionConfiguration`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FunctionInfo {
+    pub arn: String,
+    pub state: Option<String>,
+    pub state_reason: Option<String>,
+    pub last_update_status: Option<String>,
+    pub last_update_reason: Option<String>,
+    pub timeout_seconds: i32,
+}
+
+/// `DescribeStreamSummary` of a Kinesis data stream.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KinesisInfo {
+    pub arn: String,
+    pub status: String,
+}
+
+/// An S3 object listed under a prefix.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub last_modified: Option<DateTime<Utc>>,
+    pub size: i64,
+}
+
+/// A CloudWatch Logs event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogEvent {
+    pub timestamp: DateTime<Utc>,
+    pub message: String,
+}
+
+/// One answer of `iam:SimulatePrincipalPolicy`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Simulated {
+    pub action: String,
+    pub resource: String,
+    /// `allowed`, `explicitDeny`, `implicitDeny`.
+    pub decision: String,
+}
+
+/// The reads the root-cause checks make. Every method maps to one IAM action of the monitor
+/// (see `checks::reads`).
+#[async_trait]
+pub trait DiagnosisApi: MetricsApi {
+    /// `Err(NotFound)` when the bucket does not exist.
+    async fn head_bucket(&self, bucket: &str) -> Result<(), AwsError>;
+    async fn bucket_encryption(&self, bucket: &str) -> Result<Option<BucketEncryption>, AwsError>;
+    /// `Ok(None)` when the bucket has no policy.
+    async fn bucket_policy(&self, bucket: &str) -> Result<Option<String>, AwsError>;
+    /// Up to `max` objects under `prefix` (one or more pages).
+    async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        max: usize,
+    ) -> Result<Vec<ObjectInfo>, AwsError>;
+    /// The first `max_bytes` of an object.
+    async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, AwsError>;
+    async fn role(&self, name: &str) -> Result<RoleInfo, AwsError>;
+    /// Inline and attached managed policies (default versions).
+    async fn role_policies(&self, name: &str) -> Result<Vec<NamedPolicy>, AwsError>;
+    async fn simulate(
+        &self,
+        role_arn: &str,
+        actions: &[String],
+        resources: &[String],
+        context: &[(String, Vec<String>)],
+    ) -> Result<Vec<Simulated>, AwsError>;
+    async fn describe_key(&self, key: &str) -> Result<KeyInfo, AwsError>;
+    /// The key policy named `default`.
+    async fn key_policy(&self, key_id: &str) -> Result<String, AwsError>;
+    async fn function(&self, name: &str, qualifier: Option<&str>)
+        -> Result<FunctionInfo, AwsError>;
+    async fn kinesis_stream(&self, name: &str) -> Result<KinesisInfo, AwsError>;
+    /// Events of `group` between `start` and `end`, newest last, at most `limit`.
+    async fn log_events(
+        &self,
+        group: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<LogEvent>, AwsError>;
+    async fn log_group_exists(&self, group: &str) -> Result<bool, AwsError>;
+}

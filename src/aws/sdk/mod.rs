@@ -24,6 +24,8 @@ use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, TimeZone, Utc};
 
+mod diagnosis;
+
 use super::{
     AwsError, FirehoseApi, Logging, MetricQuery, MetricSeries, MetricsApi, S3Destination, Source,
     StreamDescription, StreamSse,
@@ -406,11 +408,11 @@ impl std::fmt::Display for DisplayChain<'_> {
     }
 }
 
-fn to_smithy_time(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
+pub(crate) fn to_smithy_time(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
     aws_smithy_types::DateTime::from_secs(t.timestamp())
 }
 
-fn from_smithy_time(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+pub(crate) fn from_smithy_time(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     Utc.timestamp_opt(t.secs(), t.subsec_nanos()).single()
 }
 
