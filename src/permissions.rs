@@ -26,3 +26,41 @@ pub fn policy_json() -> String {
     });
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
+
+/// The IAM action an SDK operation needs (the `service` and `operation` labels of
+/// `aws_requests_total`). Most are `service:Operation`; S3 names a few differently.
+pub fn iam_action(service: &str, operation: &str) -> String {
+    match (service, operation) {
+        ("s3", "HeadBucket") | ("s3", "ListObjectsV2") => "s3:ListBucket".into(),
+        ("s3", "GetBucketEncryption") => "s3:GetEncryptionConfiguration".into(),
+        ("s3", "GetObject") => "s3:GetObject".into(),
+        _ => format!("{service}:{operation}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_is_read_only_and_complete() {
+        let all = all();
+        for (check, perms) in crate::checks::declared() {
+            for p in perms {
+                assert!(all.contains(p), "{check} needs {p}");
+            }
+        }
+        assert!(all.contains("cloudwatch:GetMetricData"));
+        for a in &all {
+            let verb = a.split(':').nth(1).unwrap();
+            assert!(
+                ["Get", "List", "Describe", "Filter", "Simulate"]
+                    .iter()
+                    .any(|p| verb.starts_with(p)),
+                "{a}"
+            );
+        }
+        assert_eq!(iam_action("s3", "HeadBucket"), "s3:ListBucket");
+        assert_eq!(iam_action("iam", "GetRole"), "iam:GetRole");
+    }
+}

@@ -31,6 +31,12 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
             return skip(ID, "the AWS managed key aws/s3 needs no IAM permission")
         }
         Ok(None) => return skip(ID, "the destination's objects are not encrypted with KMS"),
+        Err(e) if e.is_not_found() => {
+            return skip(
+                ID,
+                format!("bucket {} does not exist (see s3.bucket)", d.bucket),
+            )
+        }
         Err(e) => return monitor_error(ID, &e, "s3:GetEncryptionConfiguration"),
     };
     let key = match cx.key(&key_ref).await {

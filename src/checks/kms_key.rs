@@ -79,6 +79,12 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
     let (key_ref, source) = match cx.destination_key().await {
         Ok(Some(k)) => k,
         Ok(None) => return skip(ID, "the destination's objects are not encrypted with KMS"),
+        Err(e) if e.is_not_found() => {
+            return skip(
+                ID,
+                format!("bucket {} does not exist (see s3.bucket)", d.bucket),
+            )
+        }
         Err(e) => return monitor_error(ID, &e, "s3:GetEncryptionConfiguration"),
     };
     let Some(key_ref) = key_ref else {

@@ -104,7 +104,7 @@ fn iam_policy_is_read_only_json() {
     for a in &actions {
         let verb = a.split(':').nth(1).unwrap();
         assert!(
-            ["Get", "List", "Describe", "Head", "Filter"]
+            ["Get", "List", "Describe", "Filter", "Simulate"]
                 .iter()
                 .any(|p| verb.starts_with(p)),
             "{a} is not read-only"

@@ -137,8 +137,11 @@ pub struct Aws {
     pub firehose: aws_sdk_firehose::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub s3: aws_sdk_s3::Client,
-    #[allow(dead_code)] // used by the diagnosis scenarios
     pub iam: aws_sdk_iam::Client,
+    pub kms: aws_sdk_kms::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub kinesis: aws_sdk_kinesis::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
 }
 
 pub async fn aws() -> Aws {
@@ -152,6 +155,10 @@ pub async fn aws() -> Aws {
                 .build(),
         ),
         iam: aws_sdk_iam::Client::new(&c),
+        kms: aws_sdk_kms::Client::new(&c),
+        lambda: aws_sdk_lambda::Client::new(&c),
+        kinesis: aws_sdk_kinesis::Client::new(&c),
+        logs: aws_sdk_cloudwatchlogs::Client::new(&c),
     }
 }
 

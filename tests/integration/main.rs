@@ -4,6 +4,7 @@
 mod alerts;
 mod cli;
 mod configs;
+mod diagnosis;
 mod harness;
 mod receiver;
 
