@@ -12,10 +12,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::alert::outbox::Outbox;
-use crate::alert::{build_sinks, Alert, RootCause, ALERT_SCHEMA};
+use crate::alert::{Alert, RootCause, ALERT_SCHEMA};
 use crate::aws::sdk::ClientFactory;
 use crate::aws::{FirehoseApi, MetricsApi, StreamDescription};
 use crate::config::Settings;
@@ -60,6 +61,7 @@ pub struct Core {
     pub metrics: Metrics,
     pub store: Arc<StateStore>,
     pub outbox: Arc<Outbox>,
+    alertmanagers: Vec<Arc<crate::alert::alertmanager::AlertmanagerSink>>,
     pub inventory: Inventory,
     pub status: Arc<RwLock<Report>>,
     pub ready: Arc<AtomicBool>,
@@ -96,9 +98,10 @@ impl Core {
                 .inc();
         }
         let store = Arc::new(store);
+        let sinks = crate::alert::build(&settings);
         let outbox = Outbox::new(
             store.clone(),
-            build_sinks(&settings),
+            sinks.all,
             metrics.clone(),
             settings.delivery.clone(),
         );
@@ -111,6 +114,7 @@ impl Core {
             metrics,
             store,
             outbox,
+            alertmanagers: sinks.alertmanagers,
             inventory: Inventory::new(),
             status: Arc::new(RwLock::new(Report::empty())),
             ready: Arc::new(AtomicBool::new(false)),
@@ -187,30 +191,39 @@ impl Core {
             by_name.insert(name.clone(), r.clone().map_err(|e| e.to_string()));
         }
 
-        let mut reports = Vec::new();
-        for (name, entry) in &entries {
-            let desc = entry.description();
-            let (assessment, sm) = match (entry, by_name.get(name)) {
-                (Entry::Missing { reason }, _) => (detect::unknown(reason.clone()), None),
-                (_, Some(Ok(m))) => {
-                    let buffering = desc.map(|d| d.buffering_interval()).unwrap_or(300);
-                    (
-                        detect::assess(m, &window, buffering, &self.settings.detection),
-                        Some(m.clone()),
-                    )
+        // Streams are advanced concurrently (diagnosis is the slow part), in a bounded number,
+        // and reported in inventory order.
+        let reports: Vec<StreamReport> = futures::stream::iter(entries.clone())
+            .map(|(name, entry)| {
+                let by_name = &by_name;
+                async move {
+                    let (name, entry) = (&name, &entry);
+                    let desc = entry.description();
+                    let (assessment, sm) = match (entry, by_name.get(name)) {
+                        (Entry::Missing { reason }, _) => (detect::unknown(reason.clone()), None),
+                        (_, Some(Ok(m))) => {
+                            let buffering = desc.map(|d| d.buffering_interval()).unwrap_or(300);
+                            (
+                                detect::assess(m, &window, buffering, &self.settings.detection),
+                                Some(m.clone()),
+                            )
+                        }
+                        (_, Some(Err(e))) => (
+                            detect::unknown(format!("metrics could not be read this cycle: {e}")),
+                            None,
+                        ),
+                        (_, None) => (detect::unknown("not polled"), None),
+                    };
+                    let report = self
+                        .advance(name, desc, &assessment, sm.as_ref(), window, now)
+                        .await;
+                    self.publish_stream_metrics(&report, &assessment, sm.as_ref());
+                    report
                 }
-                (_, Some(Err(e))) => (
-                    detect::unknown(format!("metrics could not be read this cycle: {e}")),
-                    None,
-                ),
-                (_, None) => (detect::unknown("not polled"), None),
-            };
-            let report = self
-                .advance(name, desc, &assessment, sm.as_ref(), window, now)
-                .await;
-            self.publish_stream_metrics(&report, &assessment, sm.as_ref());
-            reports.push(report);
-        }
+            })
+            .buffered(self.settings.diagnosis.concurrency.max(1))
+            .collect()
+            .await;
         self.unpublish_gone(&reports);
         self.metrics.streams_monitored.set(reports.len() as i64);
         if let Ok(mut st) = self.status.write() {
@@ -305,6 +318,14 @@ impl Core {
                 .collect(),
             None => Vec::new(),
         };
+        if let (Some(inc), Some(last)) =
+            (slot.as_mut(), alerts.iter().rev().find(|a| a.is_firing()))
+        {
+            let mut compact = last.clone();
+            compact.findings.retain(|f| f.status == Status::Fail);
+            compact.metrics.clear();
+            inc.last_firing = Some(compact);
+        }
         // Commit the incident and its alerts together.
         if slot != before || !alerts.is_empty() {
             let entries: Vec<OutboxEntry> = alerts
@@ -541,6 +562,12 @@ pub async fn start_with(
     let poll_expr = settings.schedule.poll.clone();
     let core = Core::new(settings, metrics, api, diagnoser);
     let mut tasks = core.outbox.spawn_workers(shutdown.clone());
+    tasks.push(tokio::spawn(crate::alert::alertmanager::resend_loop(
+        core.store.clone(),
+        core.alertmanagers.clone(),
+        core.metrics.clone(),
+        shutdown.clone(),
+    )));
     let state = AppState {
         metrics: core.metrics.clone(),
         status: core.status.clone(),

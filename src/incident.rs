@@ -29,6 +29,9 @@ pub struct Incident {
     /// Cycles the first firing alert has waited for a complete diagnosis.
     pub waiting_cycles: u32,
     pub last_diagnosis_at: Option<DateTime<Utc>>,
+    /// The last firing alert (without findings and datapoints): what Alertmanager is re-sent.
+    #[serde(default)]
+    pub last_firing: Option<crate::alert::Alert>,
 }
 
 impl Incident {
@@ -49,6 +52,7 @@ impl Incident {
             last_alert_at: None,
             waiting_cycles: 0,
             last_diagnosis_at: None,
+            last_firing: None,
         }
     }
 

@@ -3,7 +3,9 @@
 //! A sink only formats and sends one alert; retries, ordering and persistence belong to
 //! [`outbox`]. Sink errors never contain a secret (URLs are stripped from HTTP errors).
 
+pub mod alertmanager;
 pub mod outbox;
+pub mod pagerduty;
 pub mod slack;
 pub mod webhook;
 
@@ -205,20 +207,47 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// The sinks of the configuration: all of them (for the outbox), and the Alertmanager ones
+/// again (for the periodic re-send of open incidents).
+pub struct Sinks {
+    pub all: Vec<Arc<dyn Sink>>,
+    pub alertmanagers: Vec<Arc<alertmanager::AlertmanagerSink>>,
+}
+
 /// Every sink of the configuration.
-pub fn build_sinks(settings: &Settings) -> Vec<Arc<dyn Sink>> {
+pub fn build(settings: &Settings) -> Sinks {
     let client = http_client(settings.delivery.timeout);
-    let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
+    let mut all: Vec<Arc<dyn Sink>> = Vec::new();
     for w in &settings.alerts.webhook {
-        sinks.push(Arc::new(webhook::WebhookSink::new(
+        all.push(Arc::new(webhook::WebhookSink::new(
             w.clone(),
             client.clone(),
         )));
     }
     for s in &settings.alerts.slack {
-        sinks.push(Arc::new(slack::SlackSink::new(s.clone(), client.clone())));
+        all.push(Arc::new(slack::SlackSink::new(s.clone(), client.clone())));
     }
-    sinks
+    let mut alertmanagers = Vec::new();
+    for a in &settings.alerts.alertmanager {
+        let sink = Arc::new(alertmanager::AlertmanagerSink::new(
+            a.clone(),
+            client.clone(),
+        ));
+        alertmanagers.push(sink.clone());
+        all.push(sink);
+    }
+    for p in &settings.alerts.pagerduty {
+        all.push(Arc::new(pagerduty::PagerDutySink::new(
+            p.clone(),
+            client.clone(),
+        )));
+    }
+    Sinks { all, alertmanagers }
+}
+
+/// Every sink of the configuration, as trait objects.
+pub fn build_sinks(settings: &Settings) -> Vec<Arc<dyn Sink>> {
+    build(settings).all
 }
 
 /// Shared filter check used by the sinks.

@@ -116,7 +116,11 @@ fn iam_policy_is_read_only_json() {
 fn deployed_iam_policy_matches_the_command() {
     let out = bin().arg("iam-policy").output().unwrap();
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let file = std::fs::read_to_string(format!("{}/deploy/iam/sentinel-policy.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let file = std::fs::read_to_string(format!(
+        "{}/deploy/iam/sentinel-policy.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
     let deployed: serde_json::Value = serde_json::from_str(&file).unwrap();
     assert_eq!(printed, deployed, "deploy/iam/sentinel-policy.json is stale: regenerate it with `firehose-sentinel iam-policy`");
 }

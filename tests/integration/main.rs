@@ -5,6 +5,7 @@ mod alerts;
 mod cli;
 mod configs;
 mod diagnosis;
+mod durability;
 mod harness;
 mod receiver;
 

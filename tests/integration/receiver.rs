@@ -49,11 +49,18 @@ async fn handle(
 
 impl Receiver {
     pub async fn start() -> Receiver {
+        Self::start_on(0).await
+    }
+
+    /// Listen on a given loopback port (0: any).
+    pub async fn start_on(port: u16) -> Receiver {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app = Router::new()
             .route("/{*path}", post(handle))
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;

@@ -1,0 +1,190 @@
+//! Alertmanager: `POST /api/v2/alerts` to every configured URL. Firing alerts carry
+//! `endsAt = now + 4 x resend_every` and are re-sent every `resend_every` while the incident is
+//! open (see [`resend_loop`]), as Alertmanager expects; resolved alerts carry `endsAt = now`.
+//! Identical labels let Alertmanager deduplicate several sentinels (high availability).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::{filter_accepts, post, Alert, SendError, Sink};
+use crate::config;
+use crate::metrics::Metrics;
+use crate::secret::Secret;
+use crate::state::StateStore;
+
+pub const ALERTNAME: &str = "FirehoseDeliveryFailing";
+
+pub struct AlertmanagerSink {
+    cfg: config::AlertmanagerSink,
+    client: reqwest::Client,
+}
+
+impl AlertmanagerSink {
+    pub fn new(cfg: config::AlertmanagerSink, client: reqwest::Client) -> Self {
+        AlertmanagerSink { cfg, client }
+    }
+
+    pub fn resend_every(&self) -> Duration {
+        self.cfg.resend_every
+    }
+}
+
+/// The `/api/v2/alerts` body for `alert` at `now`.
+pub fn payload(alert: &Alert, resend_every: Duration, now: DateTime<Utc>) -> Value {
+    let firing = alert.is_firing();
+    let ends = if firing {
+        now + chrono::Duration::from_std(resend_every * 4).unwrap_or_default()
+    } else {
+        alert.resolved_at.unwrap_or(now)
+    };
+    let severity = match alert.health.as_str() {
+        "failing" => "critical",
+        _ => "warning",
+    };
+    let mut labels = json!({
+        "alertname": ALERTNAME,
+        "stream": alert.stream,
+        "region": alert.region,
+        "account": alert.account,
+        "root_cause": alert.root_cause.as_ref().map(|r| r.check.as_str()).unwrap_or("unknown"),
+        "severity": severity,
+    });
+    if alert.test {
+        labels["test"] = json!("true");
+    }
+    let failed: Vec<String> = alert
+        .findings
+        .iter()
+        .filter(|f| f.status == crate::report::Status::Fail)
+        .map(|f| format!("{}: {}", f.check, f.summary))
+        .collect();
+    json!([{
+        "labels": labels,
+        "annotations": {
+            "summary": alert.summary,
+            "description": if failed.is_empty() { alert.summary.clone() } else { failed.join("\n") },
+            "remediation": alert.root_cause.as_ref().map(|r| r.remediation.as_str()).unwrap_or(""),
+            "incident_id": alert.incident_id,
+            "arn": alert.arn,
+        },
+        "startsAt": alert.started_at,
+        "endsAt": ends,
+    }])
+}
+
+#[async_trait]
+impl Sink for AlertmanagerSink {
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+    fn kind(&self) -> &'static str {
+        "alertmanager"
+    }
+    fn accepts(&self, stream: &str) -> bool {
+        filter_accepts(&self.cfg.streams, stream)
+    }
+    /// Accepted when at least one Alertmanager took it (a cluster gossips it to the others).
+    async fn send(&self, alert: &Alert) -> Result<(), SendError> {
+        let body = serde_json::to_vec(&payload(alert, self.cfg.resend_every, Utc::now())).map_err(
+            |e| SendError::Permanent {
+                message: format!("cannot encode alert: {e}"),
+            },
+        )?;
+        let mut errors = Vec::new();
+        let mut permanent = true;
+        for url in &self.cfg.urls {
+            let target = Secret::new(format!("{url}/api/v2/alerts"));
+            match post(&self.client, &target, body.clone(), &[]).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    permanent &= matches!(e, SendError::Permanent { .. });
+                    errors.push(format!("{url}: {e}"));
+                }
+            }
+        }
+        let message = errors.join("; ");
+        if permanent {
+            Err(SendError::Permanent { message })
+        } else {
+            Err(SendError::Retryable {
+                message,
+                retry_after: None,
+            })
+        }
+    }
+}
+
+/// Re-send the firing alert of every open incident to every Alertmanager sink, each
+/// `resend_every`, until `shutdown`.
+pub async fn resend_loop(
+    store: Arc<StateStore>,
+    sinks: Vec<Arc<AlertmanagerSink>>,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) {
+    let Some(every) = sinks.iter().map(|s| s.resend_every()).min() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let open: Vec<Alert> = store.with(|s| {
+            s.incidents
+                .values()
+                .filter_map(|i| i.last_firing.clone())
+                .collect()
+        });
+        for alert in &open {
+            for sink in sinks.iter().filter(|s| s.accepts(&alert.stream)) {
+                if let Err(e) = sink.send(alert).await {
+                    metrics
+                        .alert_delivery_failures_total
+                        .with_label_values(&[sink.name()])
+                        .inc();
+                    tracing::warn!(sink = sink.name(), stream = %alert.stream, error = %e, "alertmanager re-send failed");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::RootCause;
+
+    #[test]
+    fn labels_and_ends_at() {
+        let now = Utc::now();
+        let mut a = Alert::test(now);
+        a.test = false;
+        a.root_cause = Some(RootCause {
+            check: "s3.bucket".into(),
+            summary: "gone".into(),
+            remediation: "create it".into(),
+        });
+        let p = payload(&a, Duration::from_secs(60), now);
+        let l = &p[0]["labels"];
+        assert_eq!(l["alertname"], ALERTNAME);
+        assert_eq!(l["root_cause"], "s3.bucket");
+        assert_eq!(l["severity"], "critical");
+        assert!(l.get("test").is_none());
+        assert_eq!(p[0]["annotations"]["remediation"], "create it");
+        let ends: DateTime<Utc> = serde_json::from_value(p[0]["endsAt"].clone()).unwrap();
+        assert_eq!((ends - now).num_seconds(), 240);
+        a.status = "resolved".into();
+        a.resolved_at = Some(now);
+        let p = payload(&a, Duration::from_secs(60), now);
+        let ends: DateTime<Utc> = serde_json::from_value(p[0]["endsAt"].clone()).unwrap();
+        assert_eq!(ends, now);
+    }
+}

@@ -1,0 +1,433 @@
+//! Alerts that are never lost: outages of a receiver, `kill -9` of the daemon, a corrupt state
+//! file; secrets absent from every log line; `test-alert`; a real Alertmanager.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use firehose_sentinel::config;
+use firehose_sentinel::daemon;
+
+use crate::harness::*;
+use crate::receiver::Receiver;
+
+fn base_config(dir: &Path, streams: &str, port: u16, sinks: &str) -> String {
+    format!(
+        "[aws]\nregion = \"{REGION}\"\nendpoint_url = \"{}\"\ns3_force_path_style = true\ntimeout = \"5s\"\nmax_attempts = 2\n[streams]\n{streams}\n[schedule]\npoll = \"*/2 * * * * *\"\ndelay_seconds = 0\n[server]\nlisten = \"127.0.0.1:{port}\"\n[state]\npath = \"{}\"\n[delivery]\ninitial_backoff = \"200ms\"\nmax_backoff = \"1s\"\n{sinks}",
+        moto().endpoint,
+        dir.join("state.json").display()
+    )
+}
+
+async fn failing_stream(aws: &Aws, prefix: &str) -> String {
+    let name = unique(prefix);
+    create_stream(aws, &name, &StreamSpec::default()).await;
+    for k in [8, 7, 6] {
+        put_metric(aws, &name, "IncomingRecords", minutes_ago(k), 100.0).await;
+        put_metric(aws, &name, "DeliveryToS3.Success", minutes_ago(k), 0.0).await;
+    }
+    name
+}
+
+async fn recover(aws: &Aws, name: &str) {
+    for k in [3, 2] {
+        put_metric(aws, name, "DeliveryToS3.Success", minutes_ago(k), 1.0).await;
+    }
+}
+
+async fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    f()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receiver_down_while_an_incident_opens_and_closes_gets_both_in_order() {
+    let aws = aws().await;
+    let name = failing_stream(&aws, "outage").await;
+    let down_port = free_port();
+    let pd = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sinks = format!(
+        "[[alerts.webhook]]\nname = \"down\"\nurl = \"http://127.0.0.1:{down_port}/hook\"\n[[alerts.pagerduty]]\nname = \"pd\"\nrouting_key = \"R0UTINGKEY\"\nurl = \"{}/v2/enqueue\"\n",
+        pd.url
+    );
+    let text = base_config(dir.path(), &format!("names = [\"{name}\"]"), 0, &sinks).replace("max_backoff = \"1s\"", "max_backoff = \"5s\"");
+    let s = config::load_from_str(&text, &dir.path().join("c.toml"), &HashMap::new()).unwrap();
+    let t0 = Instant::now();
+    let d = daemon::start(s).await.unwrap();
+    // PagerDuty is up: the webhook's outage does not delay it.
+    let got = pd.wait_for(30, |g| !g.is_empty()).await;
+    println!(
+        "incident to PagerDuty receiver: {:.2}s from daemon start",
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!(got[0].body["event_action"], "trigger");
+    let dedup = got[0].body["dedup_key"].as_str().unwrap().to_string();
+    recover(&aws, &name).await;
+    let got = pd.wait_for(30, |g| g.len() >= 2).await;
+    assert_eq!(got[1].body["event_action"], "resolve");
+    assert_eq!(got[1].body["dedup_key"], dedup.as_str());
+    // Both alerts are still pending for the webhook, retried with backoff.
+    let metrics = || async {
+        reqwest::get(format!("http://{}/metrics", d.addr))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let m = metrics().await;
+    assert!(
+        m.contains("firehose_sentinel_alerts_pending{sink=\"down\"} 2"),
+        "{m}"
+    );
+    // The webhook stays down for a minute in all, across the open and the close.
+    let up_at = t0 + Duration::from_secs(60);
+    tokio::time::sleep(up_at.saturating_duration_since(Instant::now())).await;
+    let rx = Receiver::start_on(down_port).await;
+    let back = Instant::now();
+    let got = rx.wait_for(30, |g| g.len() >= 2).await;
+    println!(
+        "webhook down {:.0}s across open and close: both alerts delivered {:.2}s after it came back",
+        back.duration_since(t0).as_secs_f64(),
+        back.elapsed().as_secs_f64()
+    );
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].body["status"], "firing");
+    assert_eq!(got[1].body["status"], "resolved");
+    assert_eq!(
+        got[0].headers["idempotency-key"].to_str().unwrap(),
+        format!("{dedup}:1")
+    );
+    assert_eq!(
+        got[1].headers["idempotency-key"].to_str().unwrap(),
+        format!("{dedup}:2")
+    );
+    let m = metrics().await;
+    assert!(
+        m.contains("firehose_sentinel_alerts_pending{sink=\"down\"} 0"),
+        "{m}"
+    );
+    assert!(m.lines().any(|l| l
+        .starts_with("firehose_sentinel_alert_delivery_failures_total{sink=\"down\"}")
+        && !l.ends_with(" 0")));
+    d.stop().await;
+}
+
+fn spawn_daemon(cfg: &Path, log: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_firehose-sentinel"))
+        .args(["--log-format", "json", "run", "-c"])
+        .arg(cfg)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("RUST_LOG", "trace")
+        .env("HOOK_HMAC", "HMACSECRET-do-not-log")
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .unwrap(),
+        )
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_a_pending_alert_delivers_it_after_restart_once() {
+    let aws = aws().await;
+    let name = failing_stream(&aws, "kill9").await;
+    let dir = tempfile::tempdir().unwrap();
+    let hook_port = free_port();
+    let sinks = format!("[[alerts.webhook]]\nname = \"hook\"\nurl = \"http://127.0.0.1:{hook_port}/hook?token=URLTOKEN-do-not-log\"\nsecret_env = \"HOOK_HMAC\"\nheaders = {{ Authorization = \"Bearer HEADERTOKEN-do-not-log\" }}\n");
+    let cfg = dir.path().join("c.toml");
+    let port = free_port();
+    std::fs::write(
+        &cfg,
+        base_config(dir.path(), &format!("names = [\"{name}\"]"), port, &sinks),
+    )
+    .unwrap();
+    let log = dir.path().join("daemon.log");
+    let state = dir.path().join("state.json");
+
+    let mut first = spawn_daemon(&cfg, &log);
+    let pending = wait_until(30, || {
+        std::fs::read_to_string(&state)
+            .map(|s| s.contains("\"outbox\": [\n    {"))
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(pending, "the alert never reached the outbox");
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+
+    let rx = Receiver::start_on(hook_port).await;
+    let mut second = spawn_daemon(&cfg, &log);
+    let got = rx.wait_for(30, |g| !g.is_empty()).await;
+    assert_eq!(
+        got.len(),
+        1,
+        "the pending alert is delivered after the restart"
+    );
+    let key = got[0].headers["idempotency-key"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(key.ends_with(":1"), "{key}");
+    assert!(got[0].headers["x-sentinel-signature"]
+        .to_str()
+        .unwrap()
+        .starts_with("sha256="));
+    // Several more cycles: the restored incident is not fired again.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(rx.accepted().len(), 1, "no re-fire after restart");
+
+    // SIGTERM stops it cleanly and quickly.
+    let t = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status()
+        .unwrap();
+    let status = loop {
+        if let Some(s) = second.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "did not stop within 10 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    println!("stopped {:.2}s after SIGTERM", t.elapsed().as_secs_f64());
+    assert_eq!(status.code(), Some(0));
+
+    let mut logs = String::new();
+    std::fs::File::open(&log)
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    assert!(logs.lines().count() > 20, "trace logs were captured");
+    assert!(logs.contains("alert delivered"));
+    for secret in [
+        "URLTOKEN-do-not-log",
+        "HMACSECRET-do-not-log",
+        "HEADERTOKEN-do-not-log",
+        "testing\"",
+        "R0UTINGKEY",
+    ] {
+        assert!(!logs.contains(secret), "{secret} appears in the logs");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_state_file_is_moved_aside_and_the_daemon_runs() {
+    let aws = aws().await;
+    let name = unique("corrupt");
+    create_stream(&aws, &name, &StreamSpec::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("state.json"), b"\x00\x01 not json {{{").unwrap();
+    let text = base_config(dir.path(), &format!("names = [\"{name}\"]"), 0, "");
+    let s = config::load_from_str(&text, &dir.path().join("c.toml"), &HashMap::new()).unwrap();
+    let d = daemon::start(s).await.unwrap();
+    let ready = {
+        let addr = d.addr;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = reqwest::get(format!("http://{addr}/readyz"))
+                .await
+                .unwrap()
+                .status()
+                .as_u16();
+            if r == 200 || Instant::now() > deadline {
+                break r;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    assert_eq!(ready, 200);
+    let aside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("state.json.corrupt-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1);
+    d.stop().await;
+    let st: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("state.json")).unwrap())
+            .unwrap();
+    assert_eq!(st["version"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_alert_reports_each_sink() {
+    let good = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    let dead = free_port();
+    std::fs::write(
+        &cfg,
+        format!("[streams]\nnames = [\"x\"]\n[delivery]\ninitial_backoff = \"100ms\"\ntimeout = \"2s\"\n[[alerts.webhook]]\nname = \"good\"\nurl = \"{}/hook\"\n[[alerts.slack]]\nname = \"chat\"\nwebhook_url = \"{}/slack\"\n[[alerts.webhook]]\nname = \"dead\"\nurl = \"http://127.0.0.1:{dead}/hook\"\n", good.url, good.url),
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_firehose-sentinel"));
+        c.args(["test-alert", "-c"]).arg(&cfg).args(extra);
+        c.output().unwrap()
+    };
+    let out = run(&[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("good (webhook): delivered"), "{text}");
+    assert!(text.contains("chat (slack): delivered"), "{text}");
+    assert!(text.contains("dead (webhook): FAILED"), "{text}");
+    assert!(
+        !text.contains(&dead.to_string()),
+        "the URL is a secret: {text}"
+    );
+    let out = run(&["--sink", "good"]);
+    assert_eq!(out.status.code(), Some(0));
+    let got = good.accepted();
+    let hook = got.iter().find(|r| r.body.get("schema").is_some()).unwrap();
+    assert_eq!(hook.body["test"], true);
+    assert!(hook.body["summary"].as_str().unwrap().starts_with("TEST"));
+    let slack = got.iter().find(|r| r.body.get("blocks").is_some()).unwrap();
+    assert!(slack.body["text"].as_str().unwrap().starts_with("TEST"));
+    let out = run(&["--sink", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no sink named \"nope\""));
+}
+
+/// A real Alertmanager (Debian's prometheus-alertmanager) on a loopback port.
+struct Alertmanager {
+    url: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn alertmanager() -> Alertmanager {
+    let bin = ["prometheus-alertmanager", "alertmanager"]
+        .into_iter()
+        .find(|b| Command::new(b).arg("--version").output().is_ok())
+        .expect("Alertmanager is not installed: apt-get install prometheus-alertmanager (.ci/run does it)");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("am.yml");
+    std::fs::write(
+        &cfg,
+        "route:\n  receiver: blackhole\n  group_wait: 1s\nreceivers:\n  - name: blackhole\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let child = Command::new(bin)
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!("--storage.path={}", dir.path().display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "Alertmanager did not listen");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Alertmanager {
+        url: format!("http://127.0.0.1:{port}"),
+        child,
+        _dir: dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_appears_in_a_real_alertmanager_and_resolves() {
+    let am = alertmanager();
+    let aws = aws().await;
+    let name = failing_stream(&aws, "am").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sinks = format!(
+        "[[alerts.alertmanager]]\nname = \"am\"\nurls = [\"{}\"]\nresend_every = \"2s\"\n",
+        am.url
+    );
+    let text = base_config(dir.path(), &format!("names = [\"{name}\"]"), 0, &sinks);
+    let s = config::load_from_str(&text, &dir.path().join("c.toml"), &HashMap::new()).unwrap();
+    let d = daemon::start(s).await.unwrap();
+    let list = || async {
+        let v: serde_json::Value = reqwest::get(format!("{}/api/v2/alerts", am.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["labels"]["stream"] == name.as_str())
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let alert = loop {
+        let l = list().await;
+        if let Some(a) = l.first() {
+            break a.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "alert never reached Alertmanager"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let labels = &alert["labels"];
+    assert_eq!(labels["alertname"], "FirehoseDeliveryFailing");
+    assert_eq!(labels["region"], REGION);
+    assert_eq!(labels["account"], ACCOUNT);
+    assert_eq!(labels["severity"], "critical");
+    assert!(labels["root_cause"].is_string());
+    assert!(alert["annotations"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains(&name));
+    assert!(alert["annotations"].get("remediation").is_some());
+    assert_eq!(alert["status"]["state"], "active");
+    // Re-sent while firing: endsAt moves forward.
+    let ends1 = alert["endsAt"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let ends2 = list().await[0]["endsAt"].as_str().unwrap().to_string();
+    assert!(ends2 > ends1, "{ends1} -> {ends2}");
+
+    recover(&aws, &name).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let l = list().await;
+        let resolved = l.is_empty()
+            || l.iter().all(|a| {
+                a["endsAt"].as_str().unwrap_or("") <= chrono::Utc::now().to_rfc3339().as_str()
+            });
+        if resolved {
+            break;
+        }
+        assert!(Instant::now() < deadline, "alert never resolved: {l:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    d.stop().await;
+}
