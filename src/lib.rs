@@ -31,3 +31,4 @@ pub mod report;
 pub mod secret;
 pub mod server;
 pub mod state;
+pub mod status_page;

@@ -40,6 +40,8 @@ pub struct Metrics {
     pub diagnosis_duration_seconds: Histogram,
     pub errors_total: IntCounterVec,
     pub build_info: IntGaugeVec,
+    /// Every family name, for tests and documentation checks.
+    names: Vec<String>,
 }
 
 /// Labels of per-stream series.
@@ -52,9 +54,15 @@ fn name(n: &str) -> String {
 impl Metrics {
     pub fn new() -> Self {
         let r = Registry::new();
+        let mut names: Vec<String> = Vec::new();
         macro_rules! reg {
             ($m:expr) => {{
                 let m = $m;
+                names.extend(
+                    prometheus::core::Collector::desc(&m)
+                        .iter()
+                        .map(|d| d.fq_name.clone()),
+                );
                 // Names are unique constants: registration cannot collide.
                 r.register(Box::new(m.clone()))
                     .expect("metric registered twice");
@@ -203,11 +211,19 @@ impl Metrics {
                 &["version"]
             )),
             registry: r.clone(),
+            names: Vec::new(),
         };
+        let mut m = m;
+        m.names = names;
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
         m
+    }
+
+    /// Every family name (histograms without their `_bucket`/`_sum`/`_count` suffixes).
+    pub fn names(&self) -> &[String] {
+        &self.names
     }
 
     /// The Prometheus text exposition of every family.

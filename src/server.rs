@@ -1,4 +1,4 @@
-//! The HTTP server: `/metrics`, `/healthz`, `/readyz`, `/api/v1/status`.
+//! The HTTP server: `/` (status page), `/metrics`, `/healthz`, `/readyz`, `/api/v1/status`.
 //!
 //! Read-only views of what the daemon published; it never calls AWS or changes state.
 
@@ -26,6 +26,7 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(page))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -42,6 +43,16 @@ async fn metrics(State(s): State<AppState>) -> Response {
         s.metrics.render(),
     )
         .into_response()
+}
+
+async fn page(State(s): State<AppState>) -> Response {
+    let report = s
+        .status
+        .read()
+        .map(|r| r.clone())
+        .unwrap_or_else(|_| Report::empty());
+    let last = s.metrics.last_successful_poll_timestamp_seconds.get();
+    axum::response::Html(crate::status_page::render(&report, Some(last))).into_response()
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {

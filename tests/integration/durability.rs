@@ -59,7 +59,8 @@ async fn receiver_down_while_an_incident_opens_and_closes_gets_both_in_order() {
         "[[alerts.webhook]]\nname = \"down\"\nurl = \"http://127.0.0.1:{down_port}/hook\"\n[[alerts.pagerduty]]\nname = \"pd\"\nrouting_key = \"R0UTINGKEY\"\nurl = \"{}/v2/enqueue\"\n",
         pd.url
     );
-    let text = base_config(dir.path(), &format!("names = [\"{name}\"]"), 0, &sinks).replace("max_backoff = \"1s\"", "max_backoff = \"5s\"");
+    let text = base_config(dir.path(), &format!("names = [\"{name}\"]"), 0, &sinks)
+        .replace("max_backoff = \"1s\"", "max_backoff = \"5s\"");
     let s = config::load_from_str(&text, &dir.path().join("c.toml"), &HashMap::new()).unwrap();
     let t0 = Instant::now();
     let d = daemon::start(s).await.unwrap();

@@ -7,6 +7,7 @@ mod configs;
 mod diagnosis;
 mod durability;
 mod harness;
+mod ops;
 mod receiver;
 
 use std::collections::HashMap;
