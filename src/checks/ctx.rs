@@ -17,6 +17,15 @@ use crate::policy::{self, Context, Decision, Policy, PolicyKind, Request};
 use crate::poller::Window;
 use crate::report::{Finding, Status};
 
+/// What reading a role's identity policies costs the monitor (the `iam.*` checks).
+pub const ROLE_POLICY_READS: &[&str] = &[
+    "iam:ListRolePolicies",
+    "iam:GetRolePolicy",
+    "iam:ListAttachedRolePolicies",
+    "iam:GetPolicy",
+    "iam:GetPolicyVersion",
+];
+
 type Shared<T> = OnceCell<Result<T, AwsError>>;
 type Keyed<T> = Mutex<HashMap<String, Arc<Shared<T>>>>;
 
@@ -391,33 +400,33 @@ impl<'a> Ctx<'a> {
         self.window.start
     }
 
-    pub async fn firehose_logs(&self) -> Option<Result<Vec<LogEvent>, AwsError>> {
-        let group = self.log_group()?;
-        Some(
-            self.firehose_logs
-                .get_or_init(|| async move {
-                    self.api
-                        .log_events(&group, self.log_start(), self.now, 1000)
-                        .await
-                })
+    async fn logs(
+        &self,
+        cell: &'a Shared<Vec<LogEvent>>,
+        group: String,
+    ) -> Result<Vec<LogEvent>, AwsError> {
+        cell.get_or_init(|| async move {
+            self.api
+                .log_events(&group, self.log_start(), self.now, 1000)
                 .await
-                .clone(),
-        )
+        })
+        .await
+        .clone()
     }
 
-    pub async fn lambda_logs(&self) -> Option<Result<Vec<LogEvent>, AwsError>> {
+    /// Events of the Firehose error log in the window (`None`: logging disabled).
+    pub async fn firehose_logs(&'a self) -> Option<Result<Vec<LogEvent>, AwsError>> {
+        let group = self.log_group()?;
+        Some(self.logs(&self.firehose_logs, group).await)
+    }
+
+    /// Events of the processor's log group in the window (`None`: no processor).
+    pub async fn lambda_logs(&'a self) -> Option<Result<Vec<LogEvent>, AwsError>> {
         let arn = self.s3()?.lambda_arn.as_deref()?;
         let (name, _) = lambda_parts(arn);
-        let group = format!("/aws/lambda/{name}");
         Some(
-            self.lambda_logs
-                .get_or_init(|| async move {
-                    self.api
-                        .log_events(&group, self.log_start(), self.now, 1000)
-                        .await
-                })
-                .await
-                .clone(),
+            self.logs(&self.lambda_logs, format!("/aws/lambda/{name}"))
+                .await,
         )
     }
 
@@ -645,15 +654,12 @@ pub async fn identity_finding(
     let perms = match cx.role_allows(role_arn, pairs, context).await {
         Ok(p) => p,
         Err(e) if e.is_not_found() => {
-            return skip(check, format!("the role {role_arn} does not exist (see iam.role)"))
-        }
-        Err(e) => {
-            return monitor_error(
+            return skip(
                 check,
-                &e,
-                "iam:ListRolePolicies, iam:GetRolePolicy, iam:ListAttachedRolePolicies, iam:GetPolicy, iam:GetPolicyVersion",
+                format!("the role {role_arn} does not exist (see iam.role)"),
             )
         }
+        Err(e) => return monitor_error(check, &e, &ROLE_POLICY_READS.join(", ")),
     };
     let evidence = perms.evidence(role_arn);
     if perms.ok() {

@@ -5,13 +5,7 @@ use crate::aws::Source;
 use crate::report::Finding;
 
 pub const ID: &str = "iam.kinesis";
-pub const PERMISSIONS: &[&str] = &[
-    "iam:ListRolePolicies",
-    "iam:GetRolePolicy",
-    "iam:ListAttachedRolePolicies",
-    "iam:GetPolicy",
-    "iam:GetPolicyVersion",
-];
+pub const PERMISSIONS: &[&str] = super::ctx::ROLE_POLICY_READS;
 
 pub async fn run(cx: &Ctx<'_>) -> Finding {
     let Source::KinesisStream {

@@ -4,13 +4,7 @@ use super::ctx::{firehose_context, identity_finding, skip, Ctx};
 use crate::report::Finding;
 
 pub const ID: &str = "iam.logs";
-pub const PERMISSIONS: &[&str] = &[
-    "iam:ListRolePolicies",
-    "iam:GetRolePolicy",
-    "iam:ListAttachedRolePolicies",
-    "iam:GetPolicy",
-    "iam:GetPolicyVersion",
-];
+pub const PERMISSIONS: &[&str] = super::ctx::ROLE_POLICY_READS;
 
 pub async fn run(cx: &Ctx<'_>) -> Finding {
     let Some(d) = cx.s3() else {

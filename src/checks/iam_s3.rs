@@ -5,13 +5,7 @@ use super::ctx::{firehose_context, identity_finding, sample_object_arn, skip, Ct
 use crate::report::Finding;
 
 pub const ID: &str = "iam.s3";
-pub const PERMISSIONS: &[&str] = &[
-    "iam:ListRolePolicies",
-    "iam:GetRolePolicy",
-    "iam:ListAttachedRolePolicies",
-    "iam:GetPolicy",
-    "iam:GetPolicyVersion",
-];
+pub const PERMISSIONS: &[&str] = super::ctx::ROLE_POLICY_READS;
 
 /// Bucket-level actions Firehose uses.
 pub const BUCKET_ACTIONS: &[&str] = &[

@@ -33,6 +33,36 @@ fn alert(incident: &str, seq: u32, status: &str) -> Alert {
     a
 }
 
+/// An outbox with its workers, over the sinks of `s`.
+struct Running {
+    store: Arc<StateStore>,
+    metrics: Metrics,
+    outbox: Arc<Outbox>,
+    stop: CancellationToken,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+fn running(s: &config::Settings) -> Running {
+    let (store, _) = StateStore::open(&s.state.path);
+    let store = Arc::new(store);
+    let metrics = Metrics::new();
+    let outbox = Outbox::new(
+        store.clone(),
+        build_sinks(s),
+        metrics.clone(),
+        s.delivery.clone(),
+    );
+    let stop = CancellationToken::new();
+    let workers = outbox.spawn_workers(stop.clone());
+    Running {
+        store,
+        metrics,
+        outbox,
+        stop,
+        workers,
+    }
+}
+
 async fn enqueue(outbox: &Outbox, store: &StateStore, a: &Alert) {
     let entries = outbox.entries_for(a, Utc::now());
     store.with(|s| s.outbox.extend(entries));
@@ -52,17 +82,13 @@ async fn retries_after_500s_with_the_same_idempotency_key() {
             rx.url
         ),
     );
-    let (store, _) = StateStore::open(&s.state.path);
-    let store = Arc::new(store);
-    let metrics = Metrics::new();
-    let outbox = Outbox::new(
-        store.clone(),
-        build_sinks(&s),
-        metrics.clone(),
-        s.delivery.clone(),
-    );
-    let stop = CancellationToken::new();
-    let workers = outbox.spawn_workers(stop.clone());
+    let Running {
+        store,
+        metrics,
+        outbox,
+        stop,
+        workers,
+    } = running(&s);
     enqueue(&outbox, &store, &alert("inc-a", 1, "firing")).await;
     let got = rx.wait_for(15, |g| !g.is_empty()).await;
     assert_eq!(got.len(), 1, "delivered exactly once after recovery");
@@ -104,17 +130,13 @@ async fn signature_is_verified_by_the_receiver_and_4xx_is_permanent() {
             rx.url
         ),
     );
-    let (store, _) = StateStore::open(&s.state.path);
-    let store = Arc::new(store);
-    let metrics = Metrics::new();
-    let outbox = Outbox::new(
-        store.clone(),
-        build_sinks(&s),
-        metrics.clone(),
-        s.delivery.clone(),
-    );
-    let stop = CancellationToken::new();
-    let workers = outbox.spawn_workers(stop.clone());
+    let Running {
+        store,
+        metrics,
+        outbox,
+        stop,
+        workers,
+    } = running(&s);
     enqueue(&outbox, &store, &alert("inc-b", 1, "firing")).await;
     enqueue(&outbox, &store, &alert("inc-b", 2, "resolved")).await;
     let got = rx.wait_for(10, |g| !g.is_empty()).await;

@@ -334,6 +334,17 @@ fn dump(d: &Diagnosis) -> String {
         .join("\n")
 }
 
+/// Run the binary with `args` followed by the config path.
+fn cli(args: &[&str], cfg: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_firehose-sentinel"))
+        .args(args)
+        .arg(cfg)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap()
+}
+
 /// Assert that `id` fails and is the root cause.
 fn assert_cause(d: &Diagnosis, id: &str) {
     assert_eq!(st(d, id), Status::Fail, "{id} should fail:\n{}", dump(d));
@@ -818,13 +829,7 @@ async fn check_command_reports_a_missing_stream_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
     std::fs::write(&cfg, format!("[aws]\nregion = \"{REGION}\"\nendpoint_url = \"{}\"\ns3_force_path_style = true\n[streams]\nnames = [\"does-not-exist\"]\n", m.endpoint)).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_firehose-sentinel"))
-        .args(["check", "--format", "json", "-c"])
-        .arg(&cfg)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .output()
-        .unwrap();
+    let out = cli(&["check", "--format", "json", "-c"], &cfg);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -840,13 +845,7 @@ async fn check_command_reports_a_missing_stream_and_exits_1() {
 
     // AWS unreachable at all: exit 3.
     std::fs::write(&cfg, format!("[aws]\nregion = \"{REGION}\"\nendpoint_url = \"http://127.0.0.1:{}\"\ntimeout = \"2s\"\nmax_attempts = 1\n[streams]\nnames = [\"x\"]\n", free_port())).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_firehose-sentinel"))
-        .args(["check", "-c"])
-        .arg(&cfg)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .output()
-        .unwrap();
+    let out = cli(&["check", "-c"], &cfg);
     assert_eq!(
         out.status.code(),
         Some(3),
@@ -868,13 +867,7 @@ async fn check_command_text_names_root_cause_first() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
     std::fs::write(&cfg, format!("[aws]\nregion = \"{REGION}\"\nendpoint_url = \"{}\"\ns3_force_path_style = true\n[streams]\nnames = [\"{}\"]\n[schedule]\ndelay_seconds = 0\n", moto().endpoint, fx.name)).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_firehose-sentinel"))
-        .args(["check", "-c"])
-        .arg(&cfg)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .output()
-        .unwrap();
+    let out = cli(&["check", "-c"], &cfg);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     let lines: Vec<&str> = text.lines().collect();

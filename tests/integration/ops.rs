@@ -153,7 +153,10 @@ async fn a_real_prometheus_scrapes_the_failing_stream() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let result = loop {
         if let Ok(r) = reqwest::Client::new()
-            .get(format!("http://127.0.0.1:{port}/api/v1/query?query={}", urlencoding::encode(&query)))
+            .get(format!(
+                "http://127.0.0.1:{port}/api/v1/query?query={}",
+                urlencoding::encode(&query)
+            ))
             .send()
             .await
         {
@@ -177,7 +180,10 @@ async fn a_real_prometheus_scrapes_the_failing_stream() {
     assert_eq!(series["account"], ACCOUNT);
     // Every stream has its six health series.
     let all: serde_json::Value = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{port}/api/v1/query?query={}", urlencoding::encode("count(firehose_sentinel_stream_health)")))
+        .get(format!(
+            "http://127.0.0.1:{port}/api/v1/query?query={}",
+            urlencoding::encode("count(firehose_sentinel_stream_health)")
+        ))
         .send()
         .await
         .unwrap()

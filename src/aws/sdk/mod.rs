@@ -420,6 +420,39 @@ pub(crate) fn from_smithy_time(t: &aws_smithy_types::DateTime) -> Option<DateTim
 // Firehose.
 // ---------------------------------------------------------------------------------------------
 
+/// [`S3Destination`] from either SDK description type (extended or plain S3): they share
+/// these accessors but no trait.
+macro_rules! s3_destination {
+    ($x:expr, $lambda:expr) => {{
+        let x = $x;
+        let logging = x.cloud_watch_logging_options();
+        let hints = x.buffering_hints();
+        S3Destination {
+            role_arn: x.role_arn().to_string(),
+            bucket_arn: x.bucket_arn().to_string(),
+            bucket: bucket_from_arn(x.bucket_arn()),
+            prefix: x.prefix().map(str::to_string),
+            error_output_prefix: x.error_output_prefix().map(str::to_string),
+            buffering_interval_seconds: hints.and_then(|b| b.interval_in_seconds()).unwrap_or(300)
+                as u32,
+            buffering_size_mb: hints.and_then(|b| b.size_in_mbs()).unwrap_or(5) as u32,
+            compression: Some(x.compression_format().as_str().to_string()),
+            kms_key_arn: x
+                .encryption_configuration()
+                .and_then(|e| e.kms_encryption_config())
+                .map(|k| k.awskms_key_arn().to_string()),
+            logging: Logging {
+                enabled: logging.and_then(|l| l.enabled()).unwrap_or(false),
+                log_group: logging.and_then(|l| l.log_group_name()).map(str::to_string),
+                log_stream: logging
+                    .and_then(|l| l.log_stream_name())
+                    .map(str::to_string),
+            },
+            lambda_arn: $lambda,
+        }
+    }};
+}
+
 #[async_trait]
 impl FirehoseApi for AwsClients {
     async fn list_delivery_streams(&self) -> Result<Vec<String>, AwsError> {
@@ -508,65 +541,9 @@ impl FirehoseApi for AwsClients {
                             })
                             .map(|param| param.parameter_value().to_string())
                     });
-                let logging = x.cloud_watch_logging_options();
-                s3 = Some(S3Destination {
-                    role_arn: x.role_arn().to_string(),
-                    bucket_arn: x.bucket_arn().to_string(),
-                    bucket: bucket_from_arn(x.bucket_arn()),
-                    prefix: x.prefix().map(str::to_string),
-                    error_output_prefix: x.error_output_prefix().map(str::to_string),
-                    buffering_interval_seconds: x
-                        .buffering_hints()
-                        .and_then(|b| b.interval_in_seconds())
-                        .unwrap_or(300) as u32,
-                    buffering_size_mb: x
-                        .buffering_hints()
-                        .and_then(|b| b.size_in_mbs())
-                        .unwrap_or(5) as u32,
-                    compression: Some(x.compression_format().as_str().to_string()),
-                    kms_key_arn: x
-                        .encryption_configuration()
-                        .and_then(|e| e.kms_encryption_config())
-                        .map(|k| k.awskms_key_arn().to_string()),
-                    logging: Logging {
-                        enabled: logging.and_then(|l| l.enabled()).unwrap_or(false),
-                        log_group: logging.and_then(|l| l.log_group_name()).map(str::to_string),
-                        log_stream: logging
-                            .and_then(|l| l.log_stream_name())
-                            .map(str::to_string),
-                    },
-                    lambda_arn,
-                });
+                s3 = Some(s3_destination!(x, lambda_arn));
             } else if let Some(x) = dest.s3_destination_description() {
-                let logging = x.cloud_watch_logging_options();
-                s3 = Some(S3Destination {
-                    role_arn: x.role_arn().to_string(),
-                    bucket_arn: x.bucket_arn().to_string(),
-                    bucket: bucket_from_arn(x.bucket_arn()),
-                    prefix: x.prefix().map(str::to_string),
-                    error_output_prefix: x.error_output_prefix().map(str::to_string),
-                    buffering_interval_seconds: x
-                        .buffering_hints()
-                        .and_then(|b| b.interval_in_seconds())
-                        .unwrap_or(300) as u32,
-                    buffering_size_mb: x
-                        .buffering_hints()
-                        .and_then(|b| b.size_in_mbs())
-                        .unwrap_or(5) as u32,
-                    compression: Some(x.compression_format().as_str().to_string()),
-                    kms_key_arn: x
-                        .encryption_configuration()
-                        .and_then(|e| e.kms_encryption_config())
-                        .map(|k| k.awskms_key_arn().to_string()),
-                    logging: Logging {
-                        enabled: logging.and_then(|l| l.enabled()).unwrap_or(false),
-                        log_group: logging.and_then(|l| l.log_group_name()).map(str::to_string),
-                        log_stream: logging
-                            .and_then(|l| l.log_stream_name())
-                            .map(str::to_string),
-                    },
-                    lambda_arn: None,
-                });
+                s3 = Some(s3_destination!(x, None));
             } else {
                 other_destination = Some(destination_kind(dest));
             }
