@@ -56,6 +56,15 @@ pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> Ex
         })
         .collect();
     let polled = poller::poll(clients.as_ref(), &targets, window, &metrics).await;
+    if !polled.streams.is_empty()
+        && polled
+            .streams
+            .iter()
+            .all(|r| r.as_ref().err().is_some_and(|e| e.is_unreachable()))
+    {
+        eprintln!("error: cannot reach CloudWatch: every GetMetricData call failed to connect");
+        return ExitCode::from(3);
+    }
     let checks = crate::checks::Checks::new(clients.clone(), settings.diagnosis.clone());
     let mut reports = Vec::new();
     for ((name, entry), m) in names.iter().zip(polled.streams.iter()) {
@@ -100,10 +109,12 @@ pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> Ex
     } else {
         print!("{}", report.to_text());
     }
+    // 0 only when every stream is healthy or idle: `unknown` (no data yet, or unreadable)
+    // is not a clean bill of health.
     let problem = report.streams.iter().any(|s| {
         matches!(
             s.health,
-            Health::Failing | Health::Stalled | Health::Degraded
+            Health::Failing | Health::Stalled | Health::Degraded | Health::Unknown
         ) || s.findings.iter().any(|f| f.status == Status::Fail)
     });
     if problem {
@@ -147,7 +158,18 @@ pub async fn test_alert(settings: Settings, only: Option<String>) -> ExitCode {
             }
         }
         match outcome {
-            Ok(()) => println!("{} ({}): delivered", sink.name(), sink.kind()),
+            Ok(()) => {
+                println!("{} ({}): delivered", sink.name(), sink.kind());
+                // Sinks that keep state (an open PagerDuty incident, an Alertmanager alert)
+                // get the test resolved at once.
+                if matches!(sink.kind(), "pagerduty" | "alertmanager") {
+                    let mut resolved = alert.clone();
+                    resolved.status = "resolved".into();
+                    resolved.sequence = 2;
+                    resolved.resolved_at = Some(Utc::now());
+                    let _ = sink.send(&resolved).await;
+                }
+            }
             Err(e) => {
                 all_ok = false;
                 println!("{} ({}): FAILED: {e}", sink.name(), sink.kind());

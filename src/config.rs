@@ -444,7 +444,7 @@ pub fn load_from_str(
         .build()
         .map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
+            message: without_snippet(&e.to_string()),
         })?;
     let value: serde_json::Value =
         merged
@@ -497,6 +497,22 @@ pub fn load_from_str(
         path: path.to_path_buf(),
         problems,
     })
+}
+
+/// A parse error without the source lines it quotes: the line may hold a secret.
+fn without_snippet(message: &str) -> String {
+    message
+        .lines()
+        .filter(|l| {
+            let t = l.trim_start();
+            !(t.starts_with('|')
+                || t.split_once(" |")
+                    .is_some_and(|(n, _)| n.trim().chars().all(|c| c.is_ascii_digit())))
+        })
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 struct V<'a> {

@@ -68,6 +68,8 @@ pub struct Core {
     api: Arc<dyn CycleApi>,
     diagnoser: Arc<dyn Diagnose>,
     polling: AtomicBool,
+    /// The last inventory refresh reached AWS (listing included).
+    inventory_ok: AtomicBool,
     inventory_at: Mutex<Option<Instant>>,
     diagnoses: Mutex<HashMap<String, LastDiagnosis>>,
     published: Mutex<HashSet<String>>,
@@ -121,6 +123,7 @@ impl Core {
             api,
             diagnoser,
             polling: AtomicBool::new(false),
+            inventory_ok: AtomicBool::new(false),
             inventory_at: Mutex::new(None),
             diagnoses: Mutex::new(HashMap::new()),
             published: Mutex::new(HashSet::new()),
@@ -149,15 +152,34 @@ impl Core {
         if !due {
             return;
         }
-        if let Err(e) = self
+        let listed = self
             .inventory
             .refresh(self.api.as_ref(), &self.settings.streams)
-            .await
-        {
+            .await;
+        if let Err(e) = &listed {
             self.metrics
                 .errors_total
                 .with_label_values(&[e.kind()])
                 .inc();
+        }
+        let entries = self.inventory.entries();
+        // AWS answered: the listing worked and not every describe failed.
+        let reached = entries.is_empty()
+            || entries
+                .values()
+                .any(|e| !matches!(e, Entry::Unreadable { .. }));
+        self.inventory_ok
+            .store(listed.is_ok() && reached, Ordering::SeqCst);
+        let s = &self.settings;
+        for (name, e) in &entries {
+            if let Some(d) = e.description() {
+                let grace = d.buffering_interval()
+                    + s.detection.failing_after_periods * s.schedule.period_seconds;
+                if u64::from(grace) >= s.window().as_secs() {
+                    tracing::warn!(stream = %name, buffering_interval = d.buffering_interval(), window_seconds = s.window().as_secs(),
+                        "the window is shorter than the buffering interval plus failing_after_periods: this stream's stalls are detected through DataFreshness only");
+                }
+            }
         }
         *self.inventory_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
     }
@@ -215,7 +237,7 @@ impl Core {
                         (_, None) => (detect::unknown("not polled"), None),
                     };
                     let report = self
-                        .advance(name, desc, &assessment, sm.as_ref(), window, now)
+                        .advance(name, entry, &assessment, sm.as_ref(), window, now)
                         .await;
                     self.publish_stream_metrics(&report, &assessment, sm.as_ref());
                     report
@@ -224,6 +246,7 @@ impl Core {
             .buffered(self.settings.diagnosis.concurrency.max(1))
             .collect()
             .await;
+        self.close_gone(&entries, now).await;
         self.unpublish_gone(&reports);
         self.metrics.streams_monitored.set(reports.len() as i64);
         if let Ok(mut st) = self.status.write() {
@@ -241,7 +264,9 @@ impl Core {
         self.metrics
             .poll_duration_seconds
             .observe(elapsed.as_secs_f64());
-        if polled.complete() {
+        // Successful: every GetMetricData call succeeded and AWS was reached at all.
+        let successful = polled.complete() && self.inventory_ok.load(Ordering::SeqCst);
+        if successful {
             self.metrics
                 .last_successful_poll_timestamp_seconds
                 .set(Utc::now().timestamp_millis() as f64 / 1000.0);
@@ -251,7 +276,7 @@ impl Core {
             streams = entries.len(),
             get_metric_data_calls = polled.calls,
             queries = polled.queries,
-            complete = polled.complete(),
+            complete = successful,
             elapsed_ms = elapsed.as_millis() as u64,
             "poll finished"
         );
@@ -261,29 +286,44 @@ impl Core {
     async fn advance(
         &self,
         name: &str,
-        desc: Option<&StreamDescription>,
+        entry: &Entry,
         a: &Assessment,
         sm: Option<&StreamMetrics>,
         window: Window,
         now: DateTime<Utc>,
     ) -> StreamReport {
+        let desc = entry.description();
         let arn = desc.map(|d| d.arn.clone()).unwrap_or_default();
-        let mut slot = self.store.with(|s| s.incidents.get(name).cloned());
+        let stored = self.store.with(|s| s.incidents.get(name).cloned());
+        let mut slot = stored.clone();
         if slot.is_none() && a.health.is_incident() {
             tracing::warn!(stream = name, health = %a.health, reason = %a.reason, "incident opened");
             slot = Some(Incident::open(name, &arn, a.health, now));
         }
-        // Diagnose when an incident needs it.
+        // Diagnose when an incident needs it, or when this process has no diagnosis of it yet
+        // (after a restart). Without a description the diagnosis says so (incomplete), and
+        // the firing alert goes out after its wait with what is known.
         let mut outcome = None;
-        if let (Some(inc), Some(d)) = (&slot, desc) {
-            if a.health.is_incident() && inc.needs_diagnosis(now, &self.settings.detection) {
+        if let Some(inc) = &slot {
+            let known = self
+                .diagnoses
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(name);
+            if a.health.is_incident()
+                && (inc.needs_diagnosis(now, &self.settings.detection) || !known)
+            {
                 let t0 = Instant::now();
-                let diagnosis = self.diagnoser.diagnose(d, window).await;
+                let diagnosis = match desc {
+                    Some(d) => self.diagnoser.diagnose(d, window).await,
+                    None => crate::checks::missing_stream(name, entry),
+                };
                 self.metrics
                     .diagnosis_duration_seconds
                     .observe(t0.elapsed().as_secs_f64());
                 outcome = Some(DiagnosisOutcome {
                     complete: diagnosis.complete(),
+                    settled: diagnosis.settled(),
                     root_cause: diagnosis.root_cause.clone(),
                 });
                 self.diagnoses
@@ -292,7 +332,6 @@ impl Core {
                     .insert(name.to_string(), LastDiagnosis { at: now, diagnosis });
             }
         }
-        let before = slot.clone();
         let (emits, closed) = incident::step(
             &mut slot,
             a,
@@ -314,7 +353,10 @@ impl Core {
         let alerts: Vec<Alert> = match inc_for_alerts {
             Some(inc) => emits
                 .iter()
-                .map(|e| build_alert(inc, e, desc, name, a, sm, &findings, now))
+                .map(|e| {
+                    let previous = stored.as_ref().and_then(|i| i.last_root_cause.clone());
+                    build_alert(inc, e, desc, name, a, sm, &findings, previous, now)
+                })
                 .collect(),
             None => Vec::new(),
         };
@@ -327,7 +369,7 @@ impl Core {
             inc.last_firing = Some(compact);
         }
         // Commit the incident and its alerts together.
-        if slot != before || !alerts.is_empty() {
+        if slot != stored || !alerts.is_empty() {
             let entries: Vec<OutboxEntry> = alerts
                 .iter()
                 .flat_map(|al| self.outbox.entries_for(al, now))
@@ -362,6 +404,10 @@ impl Core {
                 .remove(name);
         }
         let shown = if slot.is_some() { last } else { None };
+        let findings = match &shown {
+            Some(l) => l.diagnosis.findings.clone(),
+            None => not_diagnosed(),
+        };
         StreamReport {
             stream: name.to_string(),
             arn,
@@ -371,10 +417,7 @@ impl Core {
             reason: a.reason.clone(),
             metrics: sm.map(metrics_json).unwrap_or_default(),
             root_cause: shown.as_ref().and_then(|l| l.diagnosis.root_cause.clone()),
-            findings: shown
-                .as_ref()
-                .map(|l| l.diagnosis.findings.clone())
-                .unwrap_or_default(),
+            findings,
             incident: slot.as_ref().map(|i| IncidentSummary {
                 id: i.id.clone(),
                 started_at: i.started_at,
@@ -413,32 +456,84 @@ impl Core {
         m.incident_open
             .with_label_values(&labels)
             .set(i64::from(r.incident.is_some()));
-        for f in &r.findings {
-            m.check_failed
-                .with_label_values(&[labels[0], labels[1], labels[2], f.check.as_str()])
-                .set(i64::from(f.status == Status::Fail));
-        }
-        if r.findings.is_empty() {
-            // Incident closed (or never diagnosed): no failed check.
-            let mut seen = self.published.lock().unwrap_or_else(|p| p.into_inner());
-            if seen.contains(&format!("{}#diag", r.stream)) {
-                for id in crate::checks::ALL_IDS {
-                    let _ = m
-                        .check_failed
-                        .remove_label_values(&[labels[0], labels[1], labels[2], id]);
-                }
-                seen.remove(&format!("{}#diag", r.stream));
+        if r.diagnosed_at.is_some() {
+            for f in &r.findings {
+                m.check_failed
+                    .with_label_values(&[labels[0], labels[1], labels[2], f.check.as_str()])
+                    .set(i64::from(f.status == Status::Fail));
             }
         } else {
-            self.published
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(format!("{}#diag", r.stream));
+            // No diagnosis shown (no incident): no failed check.
+            for id in crate::checks::ALL_IDS {
+                let _ = m
+                    .check_failed
+                    .remove_label_values(&[labels[0], labels[1], labels[2], id]);
+            }
         }
         self.published
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(format!("{}\u{0}{}\u{0}{}", labels[0], labels[1], labels[2]));
+    }
+
+    /// Resolve the incidents of streams that were deleted or are no longer selected: nothing
+    /// would ever close them otherwise.
+    async fn close_gone(&self, entries: &BTreeMap<String, Entry>, now: DateTime<Utc>) {
+        let gone: Vec<Incident> = self.store.with(|s| {
+            s.incidents
+                .values()
+                .filter(|i| !matches!(entries.get(&i.stream), Some(e) if !matches!(e, Entry::Missing { .. })))
+                .cloned()
+                .collect()
+        });
+        if gone.is_empty() {
+            return;
+        }
+        let mut closed = Vec::new();
+        let mut alerts = Vec::new();
+        for mut inc in gone {
+            match inc.last_firing.clone().filter(|_| inc.firing_sent) {
+                Some(mut a) => {
+                    inc.seq += 1;
+                    a.status = "resolved".into();
+                    a.sequence = inc.seq;
+                    a.resolved_at = Some(now);
+                    a.created_at = now;
+                    a.reason = "stream_gone".into();
+                    a.findings.clear();
+                    a.summary = match entries.get(&inc.stream) {
+                        Some(Entry::Missing { .. }) => format!(
+                            "{}: the delivery stream was deleted; closing its incident",
+                            inc.stream
+                        ),
+                        _ => format!(
+                            "{}: the stream is no longer watched; closing its incident",
+                            inc.stream
+                        ),
+                    };
+                    alerts.push(a);
+                }
+                None => {
+                    tracing::info!(stream = %inc.stream, "incident dropped before its first alert: the stream is gone")
+                }
+            }
+            tracing::warn!(stream = %inc.stream, "incident closed: the stream is gone");
+            closed.push(inc.stream.clone());
+        }
+        let out: Vec<OutboxEntry> = alerts
+            .iter()
+            .flat_map(|a| self.outbox.entries_for(a, now))
+            .collect();
+        self.store.with(|s| {
+            for stream in &closed {
+                s.incidents.remove(stream);
+            }
+            s.outbox.extend(out);
+        });
+        if let Err(e) = self.store.save().await {
+            tracing::error!(error = %e, "cannot write state file");
+        }
+        self.outbox.wake_all();
     }
 
     /// Remove the series of streams no longer monitored.
@@ -490,13 +585,24 @@ fn build_alert(
     a: &Assessment,
     sm: Option<&StreamMetrics>,
     d: &Diagnosis,
+    previous_root_cause: Option<String>,
     now: DateTime<Utc>,
 ) -> Alert {
-    let root = d.root_finding().map(|f| RootCause {
+    let diagnosed = d.root_finding().map(|f| RootCause {
         check: f.check.clone(),
         summary: f.summary.clone(),
         remediation: f.remediation.clone(),
     });
+    // A resolved alert names the root cause the incident was last sent with, so receivers
+    // (and Alertmanager's labels) match it to its firing alert.
+    let root = if e.firing {
+        diagnosed
+    } else {
+        inc.last_firing
+            .as_ref()
+            .and_then(|f| f.root_cause.clone())
+            .or(diagnosed)
+    };
     let summary = if e.firing {
         let mut s = format!("{name}: delivery to S3 is {}: {}", inc.health, a.reason);
         if let Some(rc) = &root {
@@ -529,7 +635,7 @@ fn build_alert(
         started_at: inc.started_at,
         resolved_at: if e.firing { None } else { Some(now) },
         summary,
-        root_cause: if e.firing { root } else { None },
+        root_cause: root,
         findings,
         metrics: sm.map(metrics_json).unwrap_or_default(),
         test: false,
@@ -537,8 +643,27 @@ fn build_alert(
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default(),
+        previous_root_cause: if e.reason == incident::AlertReason::RootCauseChanged {
+            previous_root_cause
+        } else {
+            None
+        },
         created_at: now,
     }
+}
+
+/// Findings of a stream that was not diagnosed: every check id, `skip`.
+fn not_diagnosed() -> Vec<Finding> {
+    crate::checks::ALL_IDS
+        .iter()
+        .map(|id| Finding {
+            check: id.to_string(),
+            status: Status::Skip,
+            summary: "not run: diagnosis runs when the stream is failing or stalled (`firehose-sentinel check` runs it now)".into(),
+            evidence: serde_json::Value::Null,
+            remediation: String::new(),
+        })
+        .collect()
 }
 
 /// Start everything: state, outbox workers, HTTP server, scheduler, first poll.
@@ -619,18 +744,25 @@ pub async fn start_with(
 }
 
 impl Running {
-    /// Stop every task, save the state. Returns within [`SHUTDOWN_GRACE`] plus a save.
+    /// Stop every task and save the state, all within [`SHUTDOWN_GRACE`] even when AWS calls
+    /// or sinks hang.
     pub async fn stop(mut self) {
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
         self.shutdown.cancel();
         if let Some(mut s) = self.scheduler.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), s.shutdown()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), s.shutdown()).await;
         }
         let all = futures::future::join_all(self.tasks.drain(..));
-        if tokio::time::timeout(SHUTDOWN_GRACE, all).await.is_err() {
+        if tokio::time::timeout_at(deadline - Duration::from_secs(1), all)
+            .await
+            .is_err()
+        {
             tracing::warn!("some tasks did not stop in time; abandoning them");
         }
-        if let Err(e) = self.core.store.save().await {
-            tracing::error!(error = %e, "cannot write state file at shutdown");
+        match tokio::time::timeout_at(deadline, self.core.store.save()).await {
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot write state file at shutdown"),
+            Err(_) => tracing::error!("state file write at shutdown timed out"),
+            Ok(Ok(())) => {}
         }
     }
 }

@@ -66,6 +66,31 @@ pub struct Assessment {
     pub success_periods: u32,
     /// First period with incoming records and no delivery datapoint since.
     pub undelivered_since: Option<DateTime<Utc>>,
+    /// `DeliveryToS3.Success` datapoints of the window, oldest first.
+    #[serde(skip)]
+    pub success_points: Vec<(DateTime<Utc>, f64)>,
+    /// End of the window assessed.
+    #[serde(skip)]
+    pub window_end: Option<DateTime<Utc>>,
+}
+
+impl Assessment {
+    /// Time of the newest `DeliveryToS3.Success` datapoint equal to 0.
+    pub fn newest_zero(&self) -> Option<DateTime<Utc>> {
+        self.success_points
+            .iter()
+            .rev()
+            .find(|(_, v)| *v == 0.0)
+            .map(|(t, _)| *t)
+    }
+
+    /// Successful periods (success above 0) after `t` (all of them when `t` is `None`).
+    pub fn successes_after(&self, t: Option<DateTime<Utc>>) -> u32 {
+        self.success_points
+            .iter()
+            .filter(|(pt, v)| *v > 0.0 && t.is_none_or(|t| *pt > t))
+            .count() as u32
+    }
 }
 
 /// Newest-first values of a series.
@@ -113,12 +138,15 @@ pub fn assess(
     let freshness = m.newest(Polled::Freshness);
     let stalled_by_freshness = freshness.is_some_and(|f| f > grace as f64);
 
+    let points: Vec<(DateTime<Utc>, f64)> = m.get(Polled::Success).map(|(t, v)| (*t, *v)).collect();
     let mk = |health: Health, reason: String| Assessment {
         health,
         reason,
         zero_success_periods: zero,
         success_periods: positive,
         undelivered_since,
+        success_points: points.clone(),
+        window_end: Some(window.end),
     };
 
     if newest_n_all(&success, n, |v| v == 0.0) {
@@ -189,6 +217,8 @@ pub fn unknown(reason: impl Into<String>) -> Assessment {
         zero_success_periods: 0,
         success_periods: 0,
         undelivered_since: None,
+        success_points: Vec::new(),
+        window_end: None,
     }
 }
 

@@ -22,6 +22,22 @@ impl Diagnosis {
         self.findings.iter().all(|f| f.status != Status::Error)
     }
 
+    /// The root cause cannot change when the checks that errored run: the diagnosis is
+    /// complete, or its root cause ranks ahead of every `error` finding (findings are in
+    /// priority order).
+    pub fn settled(&self) -> bool {
+        let first_error = self.findings.iter().position(|f| f.status == Status::Error);
+        match (first_error, self.root_cause.as_deref()) {
+            (None, _) => true,
+            (Some(e), Some(rc)) => self
+                .findings
+                .iter()
+                .position(|f| f.check == rc)
+                .is_some_and(|r| r < e),
+            (Some(_), None) => false,
+        }
+    }
+
     pub fn root_finding(&self) -> Option<&Finding> {
         let rc = self.root_cause.as_deref()?;
         self.findings.iter().find(|f| f.check == rc)

@@ -29,6 +29,10 @@ pub struct Incident {
     /// Cycles the first firing alert has waited for a complete diagnosis.
     pub waiting_cycles: u32,
     pub last_diagnosis_at: Option<DateTime<Utc>>,
+    /// The newest period known bad (a zero-success datapoint, or the end of a stalled window):
+    /// recovery counts only successful periods after it.
+    #[serde(default)]
+    pub last_bad_at: Option<DateTime<Utc>>,
     /// The last firing alert (without findings and datapoints): what Alertmanager is re-sent.
     #[serde(default)]
     pub last_firing: Option<crate::alert::Alert>,
@@ -52,6 +56,7 @@ impl Incident {
             last_alert_at: None,
             waiting_cycles: 0,
             last_diagnosis_at: None,
+            last_bad_at: None,
             last_firing: None,
         }
     }
@@ -89,6 +94,9 @@ pub struct Emit {
 pub struct DiagnosisOutcome {
     /// Every check ran (no `error` finding).
     pub complete: bool,
+    /// The root cause cannot change once the checks that errored run: complete, or the
+    /// root cause ranks ahead of every check that errored.
+    pub settled: bool,
     pub root_cause: Option<String>,
 }
 
@@ -121,7 +129,9 @@ pub fn step(
             } else {
                 inc.waiting_cycles += 1;
             }
-        } else if d.root_cause != inc.last_root_cause && (d.complete || d.root_cause.is_some()) {
+        } else if d.root_cause != inc.last_root_cause
+            && (d.settled || (inc.last_root_cause.is_none() && d.root_cause.is_some()))
+        {
             inc.seq += 1;
             inc.last_root_cause = d.root_cause.clone();
             inc.last_alert_at = Some(now);
@@ -134,6 +144,11 @@ pub fn step(
     }
     if a.health.is_incident() {
         inc.health = a.health;
+        let bad = match a.health {
+            Health::Failing => a.newest_zero(),
+            _ => a.window_end,
+        };
+        inc.last_bad_at = inc.last_bad_at.max(bad);
         let renotify = chrono::Duration::from_std(cfg.renotify_after).unwrap_or_default();
         if inc.firing_sent
             && out.is_empty()
@@ -149,8 +164,10 @@ pub fn step(
         }
         return (out, None);
     }
-    let recovered = matches!(a.health, Health::Healthy | Health::Degraded)
-        && a.success_periods >= cfg.recover_after_periods;
+    // Recovery: a healthy stream with `recover_after_periods` successful periods after the
+    // newest period known bad (so a stall that comes and goes does not flap).
+    let recovered = a.health == Health::Healthy
+        && a.successes_after(inc.last_bad_at) >= cfg.recover_after_periods;
     if !recovered {
         return (out, None);
     }
@@ -190,13 +207,28 @@ mod tests {
         }
     }
 
+    /// An assessment at cycle minute `m`: failing ones end with a zero datapoint at `m`,
+    /// healthy ones with `success_periods` positive datapoints up to `m`.
     fn a(health: Health, success_periods: u32) -> Assessment {
+        a_at(health, success_periods, 0)
+    }
+
+    fn a_at(health: Health, success_periods: u32, m: i64) -> Assessment {
+        let mut points = vec![(t(m - 20), 0.0)];
+        if health == Health::Failing {
+            points.push((t(m), 0.0));
+        }
+        for i in 0..success_periods {
+            points.push((t(m) + chrono::Duration::seconds(i as i64 + 1), 1.0));
+        }
         Assessment {
             health,
             reason: String::new(),
             zero_success_periods: 0,
             success_periods,
             undelivered_since: None,
+            success_points: points,
+            window_end: Some(t(m)),
         }
     }
 
@@ -207,6 +239,7 @@ mod tests {
     fn done(rc: Option<&str>) -> DiagnosisOutcome {
         DiagnosisOutcome {
             complete: true,
+            settled: true,
             root_cause: rc.map(str::to_string),
         }
     }
@@ -287,6 +320,7 @@ mod tests {
         let mut slot = Some(Incident::open("s", "arn", Health::Failing, t(0)));
         let partial = DiagnosisOutcome {
             complete: false,
+            settled: false,
             root_cause: None,
         };
         assert!(step(
@@ -340,6 +374,7 @@ mod tests {
         let mut slot = Some(Incident::open("s", "arn", Health::Failing, t(0)));
         let partial = DiagnosisOutcome {
             complete: false,
+            settled: false,
             root_cause: None,
         };
         step(
@@ -353,6 +388,95 @@ mod tests {
         assert_eq!(e.len(), 2);
         assert!(e[0].firing && !e[1].firing);
         assert_eq!((e[0].seq, e[1].seq), (1, 2));
+    }
+
+    #[test]
+    fn a_stall_that_comes_and_goes_does_not_flap() {
+        let mut slot = Some(Incident::open("s", "arn", Health::Stalled, t(0)));
+        step(
+            &mut slot,
+            &a_at(Health::Stalled, 5, 0),
+            Some(&done(None)),
+            t(0),
+            &cfg(),
+        );
+        // Healthy at minute 5, but every successful period is older than the stalled window.
+        let mut old = a_at(Health::Healthy, 0, 5);
+        old.success_points = vec![(t(-3), 1.0), (t(-2), 1.0)];
+        let (e, closed) = step(&mut slot, &old, None, t(5), &cfg());
+        assert!(e.is_empty() && closed.is_none(), "{e:?}");
+        // Two new successful periods after the stall: resolved.
+        let (e, closed) = step(
+            &mut slot,
+            &a_at(Health::Healthy, 2, 10),
+            None,
+            t(10),
+            &cfg(),
+        );
+        assert!(closed.is_some() && !e[0].firing);
+    }
+
+    #[test]
+    fn degraded_is_not_recovered() {
+        let mut slot = Some(Incident::open("s", "arn", Health::Failing, t(0)));
+        step(
+            &mut slot,
+            &a(Health::Failing, 0),
+            Some(&done(None)),
+            t(0),
+            &cfg(),
+        );
+        let (e, closed) = step(&mut slot, &a_at(Health::Degraded, 3, 5), None, t(5), &cfg());
+        assert!(e.is_empty() && closed.is_none());
+    }
+
+    #[test]
+    fn an_unsettled_root_cause_change_is_not_an_alert() {
+        let mut slot = Some(Incident::open("s", "arn", Health::Failing, t(0)));
+        step(
+            &mut slot,
+            &a(Health::Failing, 0),
+            Some(&done(Some("kms.key"))),
+            t(0),
+            &cfg(),
+        );
+        let shaky = DiagnosisOutcome {
+            complete: false,
+            settled: false,
+            root_cause: Some("iam.logs".into()),
+        };
+        let (e, _) = step(
+            &mut slot,
+            &a(Health::Failing, 0),
+            Some(&shaky),
+            t(15),
+            &cfg(),
+        );
+        assert!(e.is_empty(), "{e:?}");
+        // But a root cause replacing null counts even from an incomplete diagnosis.
+        let mut slot = Some(Incident::open("s", "arn", Health::Failing, t(0)));
+        let partial = DiagnosisOutcome {
+            complete: false,
+            settled: false,
+            root_cause: None,
+        };
+        for m in [0, 5, 10] {
+            step(
+                &mut slot,
+                &a(Health::Failing, 0),
+                Some(&partial),
+                t(m),
+                &cfg(),
+            );
+        }
+        let (e, _) = step(
+            &mut slot,
+            &a(Health::Failing, 0),
+            Some(&shaky),
+            t(15),
+            &cfg(),
+        );
+        assert_eq!(e[0].reason, AlertReason::RootCauseChanged);
     }
 
     #[test]

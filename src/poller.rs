@@ -189,11 +189,12 @@ pub async fn poll(
         .collect()
         .await;
     for (chunk, answer) in answers {
-        metrics
-            .cloudwatch_metrics_requested_total
-            .inc_by(chunk.len() as u64);
         match answer {
             Ok(series) => {
+                // Billed per metric requested in an answered request.
+                metrics
+                    .cloudwatch_metrics_requested_total
+                    .inc_by(chunk.len() as u64);
                 for s in series {
                     let Some((i, m)) = index.get(&s.id) else {
                         continue;

@@ -69,7 +69,9 @@ pub struct StateStore {
     state: Mutex<State>,
     /// Bumped on every change; a write never replaces a newer one with an older snapshot.
     changes: AtomicU64,
-    written: tokio::sync::Mutex<u64>,
+    /// Version last written; held by the blocking write itself, so a cancelled save can
+    /// never land after a newer one.
+    written: std::sync::Arc<Mutex<u64>>,
 }
 
 impl StateStore {
@@ -105,7 +107,7 @@ impl StateStore {
                 path: path.to_path_buf(),
                 state: Mutex::new(state),
                 changes: AtomicU64::new(0),
-                written: tokio::sync::Mutex::new(0),
+                written: std::sync::Arc::new(Mutex::new(0)),
             },
             warning,
         )
@@ -128,27 +130,31 @@ impl StateStore {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Write the current state atomically.
+    /// Write the current state atomically. Concurrent or cancelled saves never write an
+    /// older snapshot over a newer one.
     pub async fn save(&self) -> Result<(), StateError> {
-        let mut written = self.written.lock().await;
         let (bytes, version) = {
             let guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
             let v = self.changes.load(Ordering::SeqCst);
             (serde_json::to_vec_pretty(&*guard).unwrap_or_default(), v)
         };
-        if version < *written && *written != 0 {
-            return Ok(());
-        }
         let path = self.path.clone();
-        let res = tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let written = self.written.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            let mut w = written.lock().unwrap_or_else(|p| p.into_inner());
+            if version < *w {
+                return Ok(());
+            }
+            write_atomic(&path, &bytes)?;
+            *w = version;
+            Ok(())
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         res.map_err(|source| StateError::Write {
             path: self.path.clone(),
             source,
-        })?;
-        *written = version;
-        Ok(())
+        })
     }
 }
 
@@ -178,12 +184,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
+    static SEQ: AtomicU64 = AtomicU64::new(0);
     let tmp = dir.join(format!(
-        ".{}.tmp-{}",
+        ".{}.tmp-{}-{}",
         path.file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "state".into()),
-        std::process::id()
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst)
     ));
     {
         let mut f = std::fs::File::create(&tmp)?;

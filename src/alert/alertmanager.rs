@@ -34,7 +34,25 @@ impl AlertmanagerSink {
     }
 }
 
-/// The `/api/v2/alerts` body for `alert` at `now`.
+fn labels(alert: &Alert, root_cause: &str) -> Value {
+    // Severity does not follow health: a resolved alert must carry the labels of its firing
+    // alert, or Alertmanager would see two different alerts.
+    let mut labels = json!({
+        "alertname": ALERTNAME,
+        "stream": alert.stream,
+        "region": alert.region,
+        "account": alert.account,
+        "root_cause": root_cause,
+        "severity": if alert.test { "info" } else { "critical" },
+    });
+    if alert.test {
+        labels["test"] = json!("true");
+    }
+    labels
+}
+
+/// The `/api/v2/alerts` body for `alert` at `now`. After a root-cause change, the label set
+/// of the previous root cause is resolved in the same request.
 pub fn payload(alert: &Alert, resend_every: Duration, now: DateTime<Utc>) -> Value {
     let firing = alert.is_firing();
     let ends = if firing {
@@ -42,39 +60,42 @@ pub fn payload(alert: &Alert, resend_every: Duration, now: DateTime<Utc>) -> Val
     } else {
         alert.resolved_at.unwrap_or(now)
     };
-    let severity = match alert.health.as_str() {
-        "failing" => "critical",
-        _ => "warning",
-    };
-    let mut labels = json!({
-        "alertname": ALERTNAME,
-        "stream": alert.stream,
-        "region": alert.region,
-        "account": alert.account,
-        "root_cause": alert.root_cause.as_ref().map(|r| r.check.as_str()).unwrap_or("unknown"),
-        "severity": severity,
-    });
-    if alert.test {
-        labels["test"] = json!("true");
-    }
+    let root = alert
+        .root_cause
+        .as_ref()
+        .map(|r| r.check.as_str())
+        .unwrap_or("unknown");
     let failed: Vec<String> = alert
         .findings
         .iter()
         .filter(|f| f.status == crate::report::Status::Fail)
         .map(|f| format!("{}: {}", f.check, f.summary))
         .collect();
-    json!([{
-        "labels": labels,
-        "annotations": {
-            "summary": alert.summary,
-            "description": if failed.is_empty() { alert.summary.clone() } else { failed.join("\n") },
-            "remediation": alert.root_cause.as_ref().map(|r| r.remediation.as_str()).unwrap_or(""),
-            "incident_id": alert.incident_id,
-            "arn": alert.arn,
-        },
+    let annotations = json!({
+        "summary": alert.summary,
+        "description": if failed.is_empty() { alert.summary.clone() } else { failed.join("\n") },
+        "remediation": alert.root_cause.as_ref().map(|r| r.remediation.as_str()).unwrap_or(""),
+        "incident_id": alert.incident_id,
+        "arn": alert.arn,
+    });
+    let mut out = vec![json!({
+        "labels": labels(alert, root),
+        "annotations": annotations,
         "startsAt": alert.started_at,
         "endsAt": ends,
-    }])
+    })];
+    if alert.reason == "root_cause_changed" {
+        let previous = alert.previous_root_cause.as_deref().unwrap_or("unknown");
+        if previous != root {
+            out.push(json!({
+                "labels": labels(alert, previous),
+                "annotations": annotations,
+                "startsAt": alert.started_at,
+                "endsAt": now,
+            }));
+        }
+    }
+    Value::Array(out)
 }
 
 #[async_trait]
@@ -145,7 +166,11 @@ pub async fn resend_loop(
         });
         for alert in &open {
             for sink in sinks.iter().filter(|s| s.accepts(&alert.stream)) {
-                if let Err(e) = sink.send(alert).await {
+                let sent = tokio::select! {
+                    r = sink.send(alert) => r,
+                    _ = shutdown.cancelled() => return,
+                };
+                if let Err(e) = sent {
                     metrics
                         .alert_delivery_failures_total
                         .with_label_values(&[sink.name()])
@@ -181,10 +206,38 @@ mod tests {
         assert_eq!(p[0]["annotations"]["remediation"], "create it");
         let ends: DateTime<Utc> = serde_json::from_value(p[0]["endsAt"].clone()).unwrap();
         assert_eq!((ends - now).num_seconds(), 240);
+        let firing_labels = p[0]["labels"].clone();
         a.status = "resolved".into();
+        a.health = "healthy".into();
         a.resolved_at = Some(now);
         let p = payload(&a, Duration::from_secs(60), now);
         let ends: DateTime<Utc> = serde_json::from_value(p[0]["endsAt"].clone()).unwrap();
         assert_eq!(ends, now);
+        assert_eq!(
+            p[0]["labels"], firing_labels,
+            "resolved must match its firing alert"
+        );
+    }
+
+    #[test]
+    fn a_root_cause_change_resolves_the_old_label_set() {
+        let now = Utc::now();
+        let mut a = Alert::test(now);
+        a.test = false;
+        a.reason = "root_cause_changed".into();
+        a.previous_root_cause = Some("s3.bucket".into());
+        a.root_cause = Some(RootCause {
+            check: "kms.key".into(),
+            summary: String::new(),
+            remediation: String::new(),
+        });
+        let p = payload(&a, Duration::from_secs(60), now);
+        assert_eq!(p.as_array().unwrap().len(), 2);
+        assert_eq!(p[0]["labels"]["root_cause"], "kms.key");
+        assert_eq!(p[1]["labels"]["root_cause"], "s3.bucket");
+        assert_eq!(
+            serde_json::from_value::<DateTime<Utc>>(p[1]["endsAt"].clone()).unwrap(),
+            now
+        );
     }
 }

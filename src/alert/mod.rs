@@ -52,8 +52,12 @@ pub struct Alert {
     pub findings: Vec<Finding>,
     pub metrics: BTreeMap<String, Vec<Point>>,
     pub test: bool,
-    /// Why this alert was emitted (opened, root_cause_changed, renotify, resolved, test).
+    /// Why this alert was emitted (opened, root_cause_changed, renotify, resolved,
+    /// stream_gone, test).
     pub reason: String,
+    /// With `root_cause_changed`: the root cause sent before (`None`: it was unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_root_cause: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -88,6 +92,7 @@ impl Alert {
             metrics: BTreeMap::new(),
             test: true,
             reason: "test".into(),
+            previous_root_cause: None,
             created_at: now,
         }
     }

@@ -316,14 +316,18 @@ pub struct Simulated {
 pub trait DiagnosisApi: MetricsApi {
     /// `Err(NotFound)` when the bucket does not exist.
     async fn head_bucket(&self, bucket: &str) -> Result<(), AwsError>;
+    /// Whether `account` owns `bucket` (`HeadBucket` with `ExpectedBucketOwner`).
+    async fn bucket_owned_by(&self, bucket: &str, account: &str) -> Result<bool, AwsError>;
     async fn bucket_encryption(&self, bucket: &str) -> Result<Option<BucketEncryption>, AwsError>;
     /// `Ok(None)` when the bucket has no policy.
     async fn bucket_policy(&self, bucket: &str) -> Result<Option<String>, AwsError>;
-    /// Up to `max` objects under `prefix` (one or more pages).
+    /// Up to `max` objects under `prefix` whose keys sort after `start_after` (one or more
+    /// pages, in key order).
     async fn list_objects(
         &self,
         bucket: &str,
         prefix: &str,
+        start_after: Option<&str>,
         max: usize,
     ) -> Result<Vec<ObjectInfo>, AwsError>;
     /// The first `max_bytes` of an object.

@@ -5,7 +5,14 @@ use super::ctx::{firehose_context, identity_finding, sample_object_arn, skip, Ct
 use crate::report::Finding;
 
 pub const ID: &str = "iam.s3";
-pub const PERMISSIONS: &[&str] = super::ctx::ROLE_POLICY_READS;
+pub const PERMISSIONS: &[&str] = &[
+    "iam:ListRolePolicies",
+    "iam:GetRolePolicy",
+    "iam:ListAttachedRolePolicies",
+    "iam:GetPolicy",
+    "iam:GetPolicyVersion",
+    "s3:ListBucket",
+];
 
 /// Bucket-level actions Firehose uses.
 pub const BUCKET_ACTIONS: &[&str] = &[
@@ -26,6 +33,16 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
         .map(|a| (*a, d.bucket_arn.clone()))
         .collect();
     pairs.extend(OBJECT_ACTIONS.iter().map(|a| (*a, object.clone())));
+    // A bucket of another account also needs s3:PutObjectAcl (to give the owner the objects).
+    // Unknown ownership (the bucket is gone, or the monitor may not look) adds nothing.
+    if cx.bucket().await.is_ok()
+        && matches!(
+            cx.api.bucket_owned_by(&d.bucket, &cx.account()).await,
+            Ok(false)
+        )
+    {
+        pairs.push(("s3:PutObjectAcl", object.clone()));
+    }
     let mut f = identity_finding(
         cx,
         ID,

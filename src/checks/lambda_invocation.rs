@@ -45,7 +45,7 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
         Some(Ok(events)) => events
             .iter()
             .filter(|e| is_error_line(&e.message))
-            .map(|e| e.message.chars().take(500).collect())
+            .map(|e| e.message.chars().take(200).collect())
             .collect(),
         _ => Vec::new(),
     };
@@ -62,7 +62,9 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
         "Duration.Maximum_ms": m.json("AWS/Lambda", "Duration", "Maximum"),
         "ExecuteProcessing.Success": m.json("AWS/Firehose", "ExecuteProcessing.Success", "Average"),
         "ExecuteProcessing.Duration": m.json("AWS/Firehose", "ExecuteProcessing.Duration", "Maximum"),
-        "log_errors": log_errors.iter().rev().take(5).collect::<Vec<_>>(),
+        // Log lines may carry application data: count them, quote only the newest, short.
+        "log_error_lines": log_errors.len(),
+        "newest_log_error": log_errors.last().map(|l| l.chars().take(200).collect::<String>()),
     });
     if near_timeout || timed_out_logs {
         return finding(

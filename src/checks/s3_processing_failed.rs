@@ -35,7 +35,23 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
         return skip(ID, "no Lambda processor is configured");
     }
     let prefix = error_output_prefix(d);
-    let objects = match cx.api.list_objects(&d.bucket, &prefix, 1000).await {
+    // With the default layout (`processing-failed/YYYY/MM/DD/HH/`) keys sort by time: start
+    // at the window's first hour rather than at the oldest object.
+    let start_after = d
+        .error_output_prefix
+        .as_deref()
+        .is_none_or(str::is_empty)
+        .then(|| {
+            format!(
+                "{prefix}{}",
+                (cx.window.start - chrono::Duration::hours(1)).format("%Y/%m/%d/%H/")
+            )
+        });
+    let objects = match cx
+        .api
+        .list_objects(&d.bucket, &prefix, start_after.as_deref(), 10_000)
+        .await
+    {
         Ok(o) => o,
         Err(e) if e.is_not_found() => {
             return skip(

@@ -21,6 +21,8 @@ const FN: &str = "arn:aws:lambda:us-east-1:123456789012:function:transform:$LATE
 #[derive(Default)]
 struct Fake {
     buckets: HashSet<String>,
+    /// Buckets owned by another account.
+    foreign_buckets: HashSet<String>,
     encryption: HashMap<String, BucketEncryption>,
     bucket_policies: HashMap<String, String>,
     objects: Vec<(ObjectInfo, Vec<u8>)>,
@@ -119,6 +121,10 @@ impl DiagnosisApi for Fake {
             Err(nf("HeadBucket"))
         }
     }
+    async fn bucket_owned_by(&self, b: &str, _account: &str) -> Result<bool, AwsError> {
+        self.op("HeadBucket(ExpectedBucketOwner)").await?;
+        Ok(!self.foreign_buckets.contains(b))
+    }
     async fn bucket_encryption(&self, b: &str) -> Result<Option<BucketEncryption>, AwsError> {
         self.op("GetBucketEncryption").await?;
         Ok(self.encryption.get(b).cloned())
@@ -131,13 +137,16 @@ impl DiagnosisApi for Fake {
         &self,
         _b: &str,
         prefix: &str,
+        start_after: Option<&str>,
         _max: usize,
     ) -> Result<Vec<ObjectInfo>, AwsError> {
         self.op("ListObjectsV2").await?;
         Ok(self
             .objects
             .iter()
-            .filter(|(o, _)| o.key.starts_with(prefix))
+            .filter(|(o, _)| {
+                o.key.starts_with(prefix) && start_after.is_none_or(|s| o.key.as_str() > s)
+            })
             .map(|(o, _)| o.clone())
             .collect())
     }
@@ -426,6 +435,24 @@ async fn missing_s3_action_fails_with_the_statement_to_add() {
     );
     assert!(!x.remediation.contains("sample-object"));
     assert_eq!(d.root_cause.as_deref(), Some("iam.s3"));
+}
+
+#[tokio::test]
+async fn cross_account_bucket_needs_put_object_acl() {
+    let mut f = healthy();
+    f.foreign_buckets.insert("orders-bucket".into());
+    let (d, _) = diagnose(f, &stream()).await;
+    let x = get(&d, "iam.s3");
+    assert_eq!(x.status, Status::Fail);
+    assert!(x.summary.contains("s3:PutObjectAcl"), "{}", x.summary);
+    let mut f = healthy();
+    f.foreign_buckets.insert("orders-bucket".into());
+    with_policy(
+        &mut f,
+        json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:PutObjectAcl","Resource":"arn:aws:s3:::orders-bucket/*"}]}),
+    );
+    let (d, _) = diagnose(f, &stream()).await;
+    assert_eq!(status(&d, "iam.s3"), Status::Pass);
 }
 
 #[tokio::test]

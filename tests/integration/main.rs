@@ -464,6 +464,9 @@ async fn polls_1200_streams_with_ceil_queries_over_500_calls() {
         "",
     );
     s.schedule.poll = "0 0 0 1 1 *".into();
+    // A 500-query request to the emulator can take seconds while the rest of the suite
+    // loads it; a timeout-and-retry would count as another attempt.
+    s.aws.timeout = Duration::from_secs(120);
     let metrics = firehose_sentinel::metrics::Metrics::new();
     let factory = firehose_sentinel::aws::sdk::ClientFactory::new(s.aws.clone(), metrics.clone());
     let real = factory.clients(&factory.default_key()).await;
@@ -488,6 +491,14 @@ async fn polls_1200_streams_with_ceil_queries_over_500_calls() {
         &["operation=\"GetMetricData\""],
     );
     assert_eq!(calls, expected, "GetMetricData calls for 1,200 streams");
+    assert_eq!(
+        metric(
+            &text,
+            "firehose_sentinel_aws_requests_total",
+            &["operation=\"GetMetricData\"", "outcome=\"success\""]
+        ),
+        expected
+    );
     assert_eq!(
         metric(&text, "firehose_sentinel_streams_monitored", &[]),
         1200.0
@@ -518,5 +529,130 @@ async fn polls_1200_streams_with_ceil_queries_over_500_calls() {
     );
     let poll = metric(&text, "firehose_sentinel_poll_duration_seconds_sum", &[]);
     println!("1200 streams: {calls} GetMetricData calls, poll cycle {poll:.2}s (start to first poll {:.2}s)", wall.as_secs_f64());
+    d.stop().await;
+}
+
+/// Describe fails (throttled, or the monitor is denied) while the metrics show a failure.
+struct NoDescribeApi {
+    real: std::sync::Arc<firehose_sentinel::aws::sdk::AwsClients>,
+}
+
+#[async_trait::async_trait]
+impl firehose_sentinel::aws::FirehoseApi for NoDescribeApi {
+    async fn list_delivery_streams(&self) -> Result<Vec<String>, firehose_sentinel::aws::AwsError> {
+        Ok(vec![])
+    }
+    async fn describe_delivery_stream(
+        &self,
+        _name: &str,
+    ) -> Result<firehose_sentinel::aws::StreamDescription, firehose_sentinel::aws::AwsError> {
+        Err(firehose_sentinel::aws::AwsError::AccessDenied {
+            operation: "DescribeDeliveryStream".into(),
+            code: "AccessDeniedException".into(),
+            message: "not authorized".into(),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl firehose_sentinel::aws::MetricsApi for NoDescribeApi {
+    async fn get_metric_data(
+        &self,
+        q: &[firehose_sentinel::aws::MetricQuery],
+        start: chrono::DateTime<chrono::Utc>,
+        end: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<firehose_sentinel::aws::MetricSeries>, firehose_sentinel::aws::AwsError> {
+        self.real.get_metric_data(q, start, end).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_stream_that_cannot_be_described_still_alerts() {
+    let aws = aws().await;
+    let name = unique("nodesc");
+    for k in [8, 7, 6] {
+        put_metric(&aws, &name, "IncomingRecords", minutes_ago(k), 100.0).await;
+        put_metric(&aws, &name, "DeliveryToS3.Success", minutes_ago(k), 0.0).await;
+    }
+    let rx = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(dir.path(), &format!("names = [\"{name}\"]"), &webhook(&rx));
+    let metrics = firehose_sentinel::metrics::Metrics::new();
+    let factory = firehose_sentinel::aws::sdk::ClientFactory::new(s.aws.clone(), metrics.clone());
+    let real = factory.clients(&factory.default_key()).await;
+    let d = daemon::start_with(
+        s,
+        metrics,
+        std::sync::Arc::new(NoDescribeApi { real }),
+        std::sync::Arc::new(firehose_sentinel::diagnosis::NoDiagnosis),
+    )
+    .await
+    .unwrap();
+    // The diagnosis is incomplete (stream.status: error): the alert waits two cycles, then
+    // goes out with what is known, once.
+    let got = rx.wait_for(30, |g| !g.is_empty()).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body["status"], "firing");
+    assert_eq!(got[0].body["root_cause"], serde_json::Value::Null);
+    assert_eq!(got[0].body["findings"][0]["check"], "stream.status");
+    assert_eq!(got[0].body["findings"][0]["status"], "error");
+    wait_polls(&d, 6.0, 30).await;
+    assert_eq!(rx.accepted().len(), 1, "one incident, one alert");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_incident_of_a_deleted_stream_is_resolved() {
+    let aws = aws().await;
+    let name = unique("deleted");
+    create_stream(&aws, &name, &StreamSpec::default()).await;
+    for k in [8, 7, 6] {
+        put_metric(&aws, &name, "IncomingRecords", minutes_ago(k), 100.0).await;
+        put_metric(&aws, &name, "DeliveryToS3.Success", minutes_ago(k), 0.0).await;
+    }
+    let rx = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), &format!("names = [\"{name}\"]"), &webhook(&rx));
+    s.streams.refresh = Duration::from_secs(1);
+    let d = daemon::start(s).await.unwrap();
+    let got = rx.wait_for(30, |g| !g.is_empty()).await;
+    assert_eq!(got[0].body["status"], "firing");
+    aws.firehose
+        .delete_delivery_stream()
+        .delivery_stream_name(&name)
+        .send()
+        .await
+        .unwrap();
+    let got = rx.wait_for(30, |g| g.len() >= 2).await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].body["status"], "resolved");
+    assert_eq!(got[1].body["reason"], "stream_gone");
+    assert!(got[1].body["summary"].as_str().unwrap().contains("deleted"));
+    assert_eq!(got[1].body["incident_id"], got[0].body["incident_id"]);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_stays_unready_while_aws_is_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[aws]\nregion = \"{REGION}\"\nendpoint_url = \"http://127.0.0.1:{}\"\ntimeout = \"1s\"\nmax_attempts = 1\n[streams]\ndiscover = true\n[schedule]\npoll = \"*/1 * * * * *\"\n[server]\nlisten = \"127.0.0.1:0\"\n[state]\npath = \"{}\"\n",
+        free_port(),
+        dir.path().join("state.json").display()
+    );
+    let s = config::load_from_str(&text, &dir.path().join("c.toml"), &HashMap::new()).unwrap();
+    let d = daemon::start(s).await.unwrap();
+    wait_polls(&d, 3.0, 30).await;
+    assert_eq!(get(&d, "/readyz").await.0, 503);
+    assert_eq!(get(&d, "/healthz").await.0, 200);
+    let text = get(&d, "/metrics").await.1;
+    assert_eq!(
+        metric(
+            &text,
+            "firehose_sentinel_last_successful_poll_timestamp_seconds",
+            &[]
+        ),
+        0.0
+    );
     d.stop().await;
 }

@@ -33,6 +33,28 @@ impl DiagnosisApi for AwsClients {
             .map_err(|e| classify("HeadBucket", e))
     }
 
+    async fn bucket_owned_by(&self, bucket: &str, account: &str) -> Result<bool, AwsError> {
+        match self
+            .s3
+            .head_bucket()
+            .bucket(bucket)
+            .expected_bucket_owner(account)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = classify("HeadBucket", e);
+                // S3 answers 403 when the owner differs from the expected one.
+                if e.is_access_denied() {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
     async fn bucket_encryption(&self, bucket: &str) -> Result<Option<BucketEncryption>, AwsError> {
         match self.s3.get_bucket_encryption().bucket(bucket).send().await {
             Ok(out) => Ok(out
@@ -72,6 +94,7 @@ impl DiagnosisApi for AwsClients {
         &self,
         bucket: &str,
         prefix: &str,
+        start_after: Option<&str>,
         max: usize,
     ) -> Result<Vec<ObjectInfo>, AwsError> {
         let mut out = Vec::new();
@@ -82,6 +105,7 @@ impl DiagnosisApi for AwsClients {
                 .list_objects_v2()
                 .bucket(bucket)
                 .prefix(prefix)
+                .set_start_after(start_after.map(str::to_string))
                 .set_continuation_token(token.clone())
                 .send()
                 .await
@@ -362,9 +386,11 @@ impl DiagnosisApi for AwsClients {
         end: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<LogEvent>, AwsError> {
-        let mut events = Vec::new();
+        // FilterLogEvents answers oldest first: read the whole window (at most 50 pages) and
+        // keep the newest `limit` events.
+        let mut events: std::collections::VecDeque<LogEvent> = std::collections::VecDeque::new();
         let mut token: Option<String> = None;
-        loop {
+        for _ in 0..50 {
             let out = self
                 .logs
                 .filter_log_events()
@@ -380,19 +406,21 @@ impl DiagnosisApi for AwsClients {
                     .timestamp()
                     .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
                     .unwrap_or(start);
-                events.push(LogEvent {
+                events.push_back(LogEvent {
                     timestamp: t,
                     message: e.message().unwrap_or_default().to_string(),
                 });
+                if events.len() > limit {
+                    events.pop_front();
+                }
             }
             token = out.next_token().map(str::to_string);
-            if token.is_none() || events.len() >= limit {
+            if token.is_none() {
                 break;
             }
         }
+        let mut events: Vec<LogEvent> = events.into();
         events.sort_by_key(|e| e.timestamp);
-        let extra = events.len().saturating_sub(limit);
-        events.drain(..extra);
         Ok(events)
     }
 
