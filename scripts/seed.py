@@ -1,5 +1,9 @@
-"""Seed the emulator for the local run: two delivery streams to S3, one healthy and one whose
-DeliveryToS3.Success stays at 0 while records arrive; keeps their metrics fresh every 30 s."""
+"""Seed the emulator for the local run: two delivery streams to S3 with their role, policies and
+log groups. clicks-to-s3 is healthy. orders-to-s3 has the classic fault of AWS's troubleshooting
+article: its bucket policy denies every request that does not come through a VPC endpoint, which
+includes Firehose's own; its DeliveryToS3.Success stays at 0 while records arrive. The metrics
+are kept fresh every 30 s."""
+import json
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -10,9 +14,25 @@ endpoint = sys.argv[1]
 kw = dict(endpoint_url=endpoint, region_name="us-east-1",
           aws_access_key_id="testing", aws_secret_access_key="testing")
 fh, cw, s3 = boto3.client("firehose", **kw), boto3.client("cloudwatch", **kw), boto3.client("s3", **kw)
+iam, logs = boto3.client("iam", **kw), boto3.client("logs", **kw)
+ACCOUNT = "123456789012"
 
 def stream(name):
-    s3.create_bucket(Bucket=f"{name}-bucket")
+    bucket = f"{name}-bucket"
+    s3.create_bucket(Bucket=bucket)
+    iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "firehose.amazonaws.com"},
+        "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": ACCOUNT}}}]}))
+    group = f"/aws/kinesisfirehose/{name}"
+    iam.put_role_policy(RoleName=f"{name}-role", PolicyName="delivery", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["s3:AbortMultipartUpload", "s3:GetBucketLocation", "s3:GetObject",
+             "s3:ListBucket", "s3:ListBucketMultipartUploads", "s3:PutObject"],
+             "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]},
+            {"Effect": "Allow", "Action": "logs:PutLogEvents",
+             "Resource": f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{group}:log-stream:*"}]}))
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="DestinationDelivery")
     fh.create_delivery_stream(
         DeliveryStreamName=name, DeliveryStreamType="DirectPut",
         ExtendedS3DestinationConfiguration={
@@ -21,6 +41,7 @@ def stream(name):
             "CompressionFormat": "UNCOMPRESSED",
             "BufferingHints": {"IntervalInSeconds": 60, "SizeInMBs": 5},
             "EncryptionConfiguration": {"NoEncryptionConfig": "NoEncryption"},
+            "CloudWatchLoggingOptions": {"Enabled": True, "LogGroupName": group, "LogStreamName": "DestinationDelivery"},
         })
 
 def put(name, metric, t, v):
@@ -30,7 +51,11 @@ def put(name, metric, t, v):
 
 stream("orders-to-s3")
 stream("clicks-to-s3")
-print("seeded: orders-to-s3 (failing: success 0 while records arrive), clicks-to-s3 (healthy)", flush=True)
+s3.put_bucket_policy(Bucket="orders-to-s3-bucket", Policy=json.dumps({
+    "Version": "2012-10-17", "Statement": [{"Sid": "DenyOutsideVpce", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+    "Resource": ["arn:aws:s3:::orders-to-s3-bucket", "arn:aws:s3:::orders-to-s3-bucket/*"],
+    "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-0a1b2c3d4e5f"}}}]}))
+print("seeded: orders-to-s3 (failing: a bucket policy denies requests outside a VPC endpoint), clicks-to-s3 (healthy)", flush=True)
 done = set()
 while True:
     minute = datetime.now(timezone.utc).replace(second=0, microsecond=0)
