@@ -432,3 +432,35 @@ async fn alert_appears_in_a_real_alertmanager_and_resolves() {
     }
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_that_closed_while_down_is_resolved_after_restart() {
+    let aws = aws().await;
+    let name = failing_stream(&aws, "downclose").await;
+    let rx = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sinks = format!(
+        "[[alerts.webhook]]\nname = \"hook\"\nurl = \"{}/hook\"\n",
+        rx.url
+    );
+    let text = base_config(dir.path(), &format!("names = [\"{name}\"]"), 0, &sinks);
+    let load =
+        || config::load_from_str(&text, &dir.path().join("c.toml"), &HashMap::new()).unwrap();
+    let first = daemon::start(load()).await.unwrap();
+    let got = rx.wait_for(30, |g| !g.is_empty()).await;
+    assert_eq!(got.len(), 1);
+    let incident = got[0].body["incident_id"].as_str().unwrap().to_string();
+    first.stop().await;
+    // Delivery recovers while the sentinel is down.
+    recover(&aws, &name).await;
+    let second = daemon::start(load()).await.unwrap();
+    let got = rx.wait_for(30, |g| g.len() >= 2).await;
+    assert_eq!(got.len(), 2, "no re-fire, one resolved");
+    assert_eq!(got[1].body["status"], "resolved");
+    assert_eq!(got[1].body["incident_id"], incident.as_str());
+    assert_eq!(
+        got[1].headers["idempotency-key"].to_str().unwrap(),
+        format!("{incident}:2")
+    );
+    second.stop().await;
+}
