@@ -179,8 +179,8 @@ impl DiagnosisApi for Fake {
         self.op("SimulatePrincipalPolicy").await?;
         self.simulation.clone().ok_or_else(|| AwsError::Service {
             operation: "SimulatePrincipalPolicy".into(),
-            code: "NotImplemented".into(),
-            message: "not implemented".into(),
+            code: "UnsupportedOperation".into(),
+            message: "the simulator is unavailable".into(),
         })
     }
     async fn describe_key(&self, k: &str) -> Result<KeyInfo, AwsError> {
