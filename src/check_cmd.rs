@@ -1,18 +1,17 @@
 //! The one-shot commands: `check` (read metrics and run every check now) and `test-alert`.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use chrono::Utc;
 
 use crate::alert::{build_sinks, Alert, SendError};
 use crate::aws::sdk::ClientFactory;
 use crate::config::Settings;
-use crate::detect::{self, Health};
+use crate::detect::Health;
 use crate::diagnosis::Diagnose;
-use crate::inventory::{Entry, Inventory};
+use crate::inventory::Inventory;
 use crate::metrics::Metrics;
-use crate::poller::{self, Target, Window};
+use crate::poller::{self, Window};
 use crate::report::{metrics_json, Report, Status, StreamReport};
 
 /// `check`: exit 0 all healthy or idle, 1 a problem, 3 AWS unreachable at all.
@@ -33,52 +32,26 @@ pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> Ex
         eprintln!("warning: stream discovery failed: {e}");
     }
     let entries = inventory.entries();
-    let unreachable = !entries.is_empty()
-        && entries.values().all(|e| match e {
-            Entry::Unreadable { error, .. } => {
-                error.contains("cannot connect") || error.contains("timed out")
-            }
-            _ => false,
-        });
-    if unreachable {
+    if !crate::inventory::reached_aws(&entries) {
         eprintln!("error: cannot reach AWS: every DescribeDeliveryStream call failed to connect");
         return ExitCode::from(3);
     }
     let s = &settings.schedule;
     let now = Utc::now();
     let window = Window::aligned(now, s.period_seconds, s.delay_seconds, s.lookback_periods);
-    let names: Vec<(String, Entry)> = entries.into_iter().collect();
-    let targets: Vec<Target> = names
-        .iter()
-        .map(|(n, e)| Target {
-            name: n.clone(),
-            has_lambda: e.description().is_some_and(|d| d.has_lambda()),
-        })
-        .collect();
+    let targets = crate::inventory::targets(&entries);
     let polled = poller::poll(clients.as_ref(), &targets, window, &metrics).await;
-    if !polled.streams.is_empty()
-        && polled
-            .streams
-            .iter()
-            .all(|r| r.as_ref().err().is_some_and(|e| e.is_unreachable()))
-    {
+    if polled.unreachable() {
         eprintln!("error: cannot reach CloudWatch: every GetMetricData call failed to connect");
         return ExitCode::from(3);
     }
+    let by_name = polled.by_name(&targets);
     let checks = crate::checks::Checks::new(clients.clone(), settings.diagnosis.clone());
     let mut reports = Vec::new();
-    for ((name, entry), m) in names.iter().zip(polled.streams.iter()) {
+    for (name, entry) in &entries {
         let desc = entry.description();
-        let a = match (entry, m) {
-            (Entry::Missing { reason }, _) => detect::unknown(reason.clone()),
-            (_, Ok(m)) => detect::assess(
-                m,
-                &window,
-                desc.map(|d| d.buffering_interval()).unwrap_or(300),
-                &settings.detection,
-            ),
-            (_, Err(e)) => detect::unknown(format!("metrics could not be read: {e}")),
-        };
+        let (a, sm) =
+            crate::daemon::assess_entry(entry, by_name.get(name), &window, &settings.detection);
         let diagnosis = match desc {
             Some(d) => checks.diagnose(d, window).await,
             None => crate::checks::missing_stream(name, entry),
@@ -90,7 +63,7 @@ pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> Ex
             region: desc.map(|d| d.region()).unwrap_or_default(),
             health: a.health,
             reason: a.reason.clone(),
-            metrics: m.as_ref().map(metrics_json).unwrap_or_default(),
+            metrics: sm.as_ref().map(metrics_json).unwrap_or_default(),
             root_cause: diagnosis.root_cause.clone(),
             findings: diagnosis.findings,
             incident: None,
@@ -182,6 +155,3 @@ pub async fn test_alert(settings: Settings, only: Option<String>) -> ExitCode {
         ExitCode::from(1)
     }
 }
-
-#[allow(dead_code)]
-fn _assert_send(_: Arc<dyn Diagnose>) {}

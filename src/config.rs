@@ -454,34 +454,17 @@ pub fn load_from_str(
                 message: e.to_string(),
             })?;
     let raw: RawConfig = serde_path_to_error::deserialize(&value).map_err(|e| {
+        // For an unknown field the path already ends with the field itself.
         let key = e.path().to_string();
         let inner = e.into_inner().to_string();
         let message = match inner.strip_prefix("unknown field ") {
             Some(rest) => {
-                let field = rest.split(',').next().unwrap_or(rest).trim_matches('`');
-                let full = if key == "." || key.is_empty() {
-                    field.to_string()
-                } else {
-                    format!("{key}.{field}")
-                };
-                // serde_path_to_error already appends the unknown field to the path.
-                let full = if key.ends_with(field) {
-                    key.clone()
-                } else {
-                    full
-                };
                 let known = rest
                     .split_once(", expected ")
                     .map(|(_, k)| k.replace('`', "").replace("one of ", ""))
                     .map(|k| format!(" (expected one of: {k})"))
                     .unwrap_or_default();
-                return ConfigError::Invalid {
-                    path: path.to_path_buf(),
-                    problems: vec![Problem {
-                        key: full,
-                        message: format!("unknown key{known}"),
-                    }],
-                };
+                format!("unknown key{known}")
             }
             None => inner
                 .replace("expected i64", "expected an integer")
@@ -1094,7 +1077,7 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Settings, V
 }
 
 impl Settings {
-    /// The effective configuration as TOML-like JSON with every secret redacted.
+    /// The effective configuration as JSON, every secret redacted.
     pub fn redacted_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("<unprintable: {e}>"))
     }

@@ -25,7 +25,7 @@ use crate::diagnosis::{Diagnose, Diagnosis};
 use crate::incident::{self, DiagnosisOutcome, Emit, Incident};
 use crate::inventory::{Entry, Inventory};
 use crate::metrics::Metrics;
-use crate::poller::{self, Polled, StreamMetrics, Target, Window};
+use crate::poller::{self, Polled, StreamMetrics, Window};
 use crate::report::{metrics_json, Finding, IncidentSummary, Report, Status, StreamReport};
 use crate::server::{self, AppState};
 use crate::state::{OutboxEntry, StateStore};
@@ -163,11 +163,7 @@ impl Core {
                 .inc();
         }
         let entries = self.inventory.entries();
-        // AWS answered: the listing worked and not every describe failed.
-        let reached = entries.is_empty()
-            || entries
-                .values()
-                .any(|e| !matches!(e, Entry::Unreadable { .. }));
+        let reached = crate::inventory::reached_aws(&entries);
         self.inventory_ok
             .store(listed.is_ok() && reached, Ordering::SeqCst);
         let s = &self.settings;
@@ -192,26 +188,12 @@ impl Core {
         let s = &self.settings.schedule;
         let window = Window::aligned(now, s.period_seconds, s.delay_seconds, s.lookback_periods);
 
-        let pollable: Vec<(String, Option<StreamDescription>)> = entries
-            .iter()
-            .filter(|(_, e)| !matches!(e, Entry::Missing { .. }))
-            .map(|(n, e)| (n.clone(), e.description().cloned()))
-            .collect();
-        let targets: Vec<Target> = pollable
-            .iter()
-            .map(|(n, d)| Target {
-                name: n.clone(),
-                has_lambda: d.as_ref().is_some_and(|d| d.has_lambda()),
-            })
-            .collect();
+        let targets = crate::inventory::targets(&entries);
         let polled = poller::poll(self.api.as_ref(), &targets, window, &self.metrics).await;
         if !polled.complete() {
             self.metrics.polls_failed_total.inc();
         }
-        let mut by_name: BTreeMap<String, Result<StreamMetrics, String>> = BTreeMap::new();
-        for ((name, _), r) in pollable.iter().zip(polled.streams.iter()) {
-            by_name.insert(name.clone(), r.clone().map_err(|e| e.to_string()));
-        }
+        let by_name = polled.by_name(&targets);
 
         // Streams are advanced concurrently (diagnosis is the slow part), in a bounded number,
         // and reported in inventory order.
@@ -220,22 +202,8 @@ impl Core {
                 let by_name = &by_name;
                 async move {
                     let (name, entry) = (&name, &entry);
-                    let desc = entry.description();
-                    let (assessment, sm) = match (entry, by_name.get(name)) {
-                        (Entry::Missing { reason }, _) => (detect::unknown(reason.clone()), None),
-                        (_, Some(Ok(m))) => {
-                            let buffering = desc.map(|d| d.buffering_interval()).unwrap_or(300);
-                            (
-                                detect::assess(m, &window, buffering, &self.settings.detection),
-                                Some(m.clone()),
-                            )
-                        }
-                        (_, Some(Err(e))) => (
-                            detect::unknown(format!("metrics could not be read this cycle: {e}")),
-                            None,
-                        ),
-                        (_, None) => (detect::unknown("not polled"), None),
-                    };
+                    let (assessment, sm) =
+                        assess_entry(entry, by_name.get(name), &window, &self.settings.detection);
                     let report = self
                         .advance(name, entry, &assessment, sm.as_ref(), window, now)
                         .await;
@@ -649,6 +617,31 @@ fn build_alert(
             None
         },
         created_at: now,
+    }
+}
+
+/// The assessment of one inventory entry from this poll's result for it, and the datapoints
+/// it was made from: `unknown` when the stream is missing or its metrics could not be read.
+pub fn assess_entry(
+    entry: &Entry,
+    polled: Option<&Result<StreamMetrics, crate::aws::AwsError>>,
+    window: &Window,
+    cfg: &crate::config::DetectionSettings,
+) -> (Assessment, Option<StreamMetrics>) {
+    match (entry, polled) {
+        (Entry::Missing { reason }, _) => (detect::unknown(reason.clone()), None),
+        (_, Some(Ok(m))) => {
+            let buffering = entry
+                .description()
+                .map(|d| d.buffering_interval())
+                .unwrap_or(300);
+            (detect::assess(m, window, buffering, cfg), Some(m.clone()))
+        }
+        (_, Some(Err(e))) => (
+            detect::unknown(format!("metrics could not be read this cycle: {e}")),
+            None,
+        ),
+        (_, None) => (detect::unknown("not polled"), None),
     }
 }
 

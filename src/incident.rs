@@ -236,21 +236,13 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, 26, 3, 0, 0).unwrap() + chrono::Duration::minutes(min)
     }
 
-    fn done(rc: Option<&str>) -> DiagnosisOutcome {
-        DiagnosisOutcome {
-            complete: true,
-            settled: true,
-            root_cause: rc.map(str::to_string),
-        }
-    }
-
-    #[test]
-    fn one_firing_then_one_resolved() {
+    /// An incident opened at t(0) whose first, complete diagnosis names `rc`: it fires once.
+    fn fired(rc: Option<&str>) -> Option<Incident> {
         let mut slot = Some(Incident::open("s", "arn", Health::Failing, t(0)));
         let (e, _) = step(
             &mut slot,
             &a(Health::Failing, 0),
-            Some(&done(Some("s3.bucket"))),
+            Some(&done(rc)),
             t(0),
             &cfg(),
         );
@@ -262,6 +254,20 @@ mod tests {
                 reason: AlertReason::Opened
             }]
         );
+        slot
+    }
+
+    fn done(rc: Option<&str>) -> DiagnosisOutcome {
+        DiagnosisOutcome {
+            complete: true,
+            settled: true,
+            root_cause: rc.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn one_firing_then_one_resolved() {
+        let mut slot = fired(Some("s3.bucket"));
         for m in 1..10 {
             let (e, _) = step(&mut slot, &a(Health::Failing, 0), None, t(m * 5), &cfg());
             assert!(e.is_empty(), "cycle {m}: {e:?}");
@@ -283,14 +289,7 @@ mod tests {
 
     #[test]
     fn root_cause_change_and_renotify_repeat() {
-        let mut slot = Some(Incident::open("s", "arn", Health::Failing, t(0)));
-        step(
-            &mut slot,
-            &a(Health::Failing, 0),
-            Some(&done(None)),
-            t(0),
-            &cfg(),
-        );
+        let mut slot = fired(None);
         let (e, _) = step(
             &mut slot,
             &a(Health::Failing, 0),
@@ -354,14 +353,7 @@ mod tests {
 
     #[test]
     fn unknown_and_idle_neither_alert_nor_close() {
-        let mut slot = Some(Incident::open("s", "arn", Health::Failing, t(0)));
-        step(
-            &mut slot,
-            &a(Health::Failing, 0),
-            Some(&done(None)),
-            t(0),
-            &cfg(),
-        );
+        let mut slot = fired(None);
         for h in [Health::Unknown, Health::Idle] {
             let (e, closed) = step(&mut slot, &a(h, 0), None, t(5), &cfg());
             assert!(e.is_empty() && closed.is_none());
@@ -418,28 +410,14 @@ mod tests {
 
     #[test]
     fn degraded_is_not_recovered() {
-        let mut slot = Some(Incident::open("s", "arn", Health::Failing, t(0)));
-        step(
-            &mut slot,
-            &a(Health::Failing, 0),
-            Some(&done(None)),
-            t(0),
-            &cfg(),
-        );
+        let mut slot = fired(None);
         let (e, closed) = step(&mut slot, &a_at(Health::Degraded, 3, 5), None, t(5), &cfg());
         assert!(e.is_empty() && closed.is_none());
     }
 
     #[test]
     fn an_unsettled_root_cause_change_is_not_an_alert() {
-        let mut slot = Some(Incident::open("s", "arn", Health::Failing, t(0)));
-        step(
-            &mut slot,
-            &a(Health::Failing, 0),
-            Some(&done(Some("kms.key"))),
-            t(0),
-            &cfg(),
-        );
+        let mut slot = fired(Some("kms.key"));
         let shaky = DiagnosisOutcome {
             complete: false,
             settled: false,

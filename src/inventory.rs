@@ -9,6 +9,7 @@ use futures::stream::{self, StreamExt};
 
 use crate::aws::{AwsError, FirehoseApi, StreamDescription};
 use crate::config::StreamSettings;
+use crate::poller::Target;
 
 /// What the inventory calls.
 pub const PERMISSIONS: &[&str] = &[
@@ -29,7 +30,7 @@ pub enum Entry {
     },
     /// The last describe failed; the previous description (if any) is still used.
     Unreadable {
-        error: String,
+        error: AwsError,
         last: Option<Box<StreamDescription>>,
     },
 }
@@ -42,6 +43,26 @@ impl Entry {
             Entry::Missing { .. } => None,
         }
     }
+}
+
+/// The streams to poll: every entry but those known not to exist.
+pub fn targets(entries: &BTreeMap<String, Entry>) -> Vec<Target> {
+    entries
+        .iter()
+        .filter(|(_, e)| !matches!(e, Entry::Missing { .. }))
+        .map(|(name, e)| Target {
+            name: name.clone(),
+            has_lambda: e.description().is_some_and(|d| d.has_lambda()),
+        })
+        .collect()
+}
+
+/// Whether the describes reached AWS: not every one of them failed to connect or timed out.
+pub fn reached_aws(entries: &BTreeMap<String, Entry>) -> bool {
+    entries.is_empty()
+        || entries
+            .values()
+            .any(|e| !matches!(e, Entry::Unreadable { error, .. } if error.is_unreachable()))
 }
 
 #[derive(Default)]
@@ -106,7 +127,7 @@ impl Inventory {
                 Err(e) => {
                     tracing::warn!(stream = %name, error = %e, "cannot describe delivery stream");
                     Entry::Unreadable {
-                        error: e.to_string(),
+                        error: e,
                         last: previous
                             .get(&name)
                             .and_then(|p| p.description().cloned())

@@ -27,6 +27,14 @@ pub fn policy_json() -> String {
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
+/// Whether an IAM action only reads (the monitor's policy must hold nothing else).
+pub fn is_read_only(action: &str) -> bool {
+    let verb = action.split(':').nth(1).unwrap_or("");
+    ["Get", "List", "Describe", "Filter", "Simulate"]
+        .iter()
+        .any(|p| verb.starts_with(p))
+}
+
 /// The IAM action an SDK operation needs (the `service` and `operation` labels of
 /// `aws_requests_total`). Most are `service:Operation`; S3 names a few differently.
 pub fn iam_action(service: &str, operation: &str) -> String {
@@ -52,14 +60,9 @@ mod tests {
         }
         assert!(all.contains("cloudwatch:GetMetricData"));
         for a in &all {
-            let verb = a.split(':').nth(1).unwrap();
-            assert!(
-                ["Get", "List", "Describe", "Filter", "Simulate"]
-                    .iter()
-                    .any(|p| verb.starts_with(p)),
-                "{a}"
-            );
+            assert!(is_read_only(a), "{a}");
         }
+        assert!(!is_read_only("s3:PutObject"));
         assert_eq!(iam_action("s3", "HeadBucket"), "s3:ListBucket");
         assert_eq!(iam_action("iam", "GetRole"), "iam:GetRole");
     }

@@ -132,6 +132,24 @@ impl PollResult {
     pub fn complete(&self) -> bool {
         self.streams.iter().all(Result::is_ok)
     }
+
+    /// Every call failed without an answer (AWS unreachable), and there was at least one.
+    pub fn unreachable(&self) -> bool {
+        !self.streams.is_empty()
+            && self
+                .streams
+                .iter()
+                .all(|r| r.as_ref().err().is_some_and(AwsError::is_unreachable))
+    }
+
+    /// The results keyed by stream name (`targets` as given to [`poll`]).
+    pub fn by_name(&self, targets: &[Target]) -> BTreeMap<String, Result<StreamMetrics, AwsError>> {
+        targets
+            .iter()
+            .zip(self.streams.iter())
+            .map(|(t, r)| (t.name.clone(), r.clone()))
+            .collect()
+    }
 }
 
 /// The queries for all targets, with the (target index, metric) each id stands for.

@@ -34,6 +34,14 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The report of the last cycle (an empty one if the lock was poisoned).
+fn last_report(s: &AppState) -> Report {
+    s.status
+        .read()
+        .map(|r| r.clone())
+        .unwrap_or_else(|_| Report::empty())
+}
+
 async fn metrics(State(s): State<AppState>) -> Response {
     (
         [(
@@ -46,11 +54,7 @@ async fn metrics(State(s): State<AppState>) -> Response {
 }
 
 async fn page(State(s): State<AppState>) -> Response {
-    let report = s
-        .status
-        .read()
-        .map(|r| r.clone())
-        .unwrap_or_else(|_| Report::empty());
+    let report = last_report(&s);
     let last = s.metrics.last_successful_poll_timestamp_seconds.get();
     axum::response::Html(crate::status_page::render(&report, Some(last))).into_response()
 }
@@ -68,11 +72,7 @@ async fn readyz(State(s): State<AppState>) -> Response {
 }
 
 async fn status(State(s): State<AppState>) -> Response {
-    let report = s
-        .status
-        .read()
-        .map(|r| r.clone())
-        .unwrap_or_else(|_| Report::empty());
+    let report = last_report(&s);
     axum::Json(report).into_response()
 }
 

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::{filter_accepts, post, Alert, SendError, Sink};
+use super::{post, Alert, SendError, Sink};
 use crate::config;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
@@ -107,7 +107,7 @@ impl Sink for AlertmanagerSink {
         "alertmanager"
     }
     fn accepts(&self, stream: &str) -> bool {
-        filter_accepts(&self.cfg.streams, stream)
+        self.cfg.streams.matches(stream)
     }
     /// Accepted when at least one Alertmanager took it (a cluster gossips it to the others).
     async fn send(&self, alert: &Alert) -> Result<(), SendError> {

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Settings, StreamFilter};
+use crate::config::Settings;
 use crate::report::{Finding, Point};
 use crate::secret::Secret;
 
@@ -253,11 +253,6 @@ pub fn build(settings: &Settings) -> Sinks {
 /// Every sink of the configuration, as trait objects.
 pub fn build_sinks(settings: &Settings) -> Vec<Arc<dyn Sink>> {
     build(settings).all
-}
-
-/// Shared filter check used by the sinks.
-pub(crate) fn filter_accepts(f: &StreamFilter, stream: &str) -> bool {
-    f.matches(stream)
 }
 
 #[cfg(test)]

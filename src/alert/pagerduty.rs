@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{filter_accepts, post, Alert, SendError, Sink};
+use super::{post, Alert, SendError, Sink};
 use crate::config;
 use crate::report::Status;
 use crate::secret::Secret;
@@ -65,7 +65,7 @@ impl Sink for PagerDutySink {
         "pagerduty"
     }
     fn accepts(&self, stream: &str) -> bool {
-        filter_accepts(&self.cfg.streams, stream)
+        self.cfg.streams.matches(stream)
     }
     async fn send(&self, alert: &Alert) -> Result<(), SendError> {
         let body =

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{filter_accepts, post, Alert, SendError, Sink};
+use super::{post, Alert, SendError, Sink};
 use crate::config;
 use crate::report::Status;
 
@@ -132,7 +132,7 @@ impl Sink for SlackSink {
         "slack"
     }
     fn accepts(&self, stream: &str) -> bool {
-        filter_accepts(&self.cfg.streams, stream)
+        self.cfg.streams.matches(stream)
     }
     async fn send(&self, alert: &Alert) -> Result<(), SendError> {
         let body = serde_json::to_vec(&message(alert)).map_err(|e| SendError::Permanent {

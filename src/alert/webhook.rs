@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::{filter_accepts, post, Alert, SendError, Sink};
+use super::{post, Alert, SendError, Sink};
 use crate::config;
 
 pub struct WebhookSink {
@@ -36,7 +36,7 @@ impl Sink for WebhookSink {
         "webhook"
     }
     fn accepts(&self, stream: &str) -> bool {
-        filter_accepts(&self.cfg.streams, stream)
+        self.cfg.streams.matches(stream)
     }
     async fn send(&self, alert: &Alert) -> Result<(), SendError> {
         let body = serde_json::to_vec(alert).map_err(|e| SendError::Permanent {

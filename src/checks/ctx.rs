@@ -280,6 +280,38 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The destination's KMS key, described: the lookup `kms.key` and `iam.kms` share.
+    /// `Err`: the monitor could not read the bucket's encryption.
+    pub async fn destination_key_info(&self) -> Result<DestKey, AwsError> {
+        let Some(d) = self.s3() else {
+            return Ok(DestKey::NotApplicable("the destination is not S3".into()));
+        };
+        let (reference, source) = match self.destination_key().await {
+            Ok(Some((Some(k), source))) => (k, source),
+            Ok(Some((None, source))) => return Ok(DestKey::AwsManagedS3 { source }),
+            Ok(None) => {
+                return Ok(DestKey::NotApplicable(
+                    "the destination's objects are not encrypted with KMS".into(),
+                ))
+            }
+            Err(e) if e.is_not_found() => {
+                return Ok(DestKey::NotApplicable(format!(
+                    "bucket {} does not exist (see s3.bucket)",
+                    d.bucket
+                )))
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(match self.key(&reference).await {
+            Ok(key) => DestKey::Described { key, source },
+            Err(error) => DestKey::Unreadable {
+                reference,
+                source,
+                error,
+            },
+        })
+    }
+
     /// All diagnosis metrics in one `GetMetricData` request.
     pub async fn metrics(&self) -> Result<DiagMetrics, AwsError> {
         self.metrics
@@ -504,6 +536,27 @@ impl<'a> Ctx<'a> {
             simulation,
         })
     }
+}
+
+/// The key that encrypts the destination's objects.
+#[derive(Debug, Clone)]
+pub enum DestKey {
+    /// No KMS key applies; the reason.
+    NotApplicable(String),
+    /// The AWS managed `aws/s3` key (no key id configured).
+    AwsManagedS3 {
+        source: &'static str,
+    },
+    /// `DescribeKey` failed (`NotFound`: the key does not exist).
+    Unreadable {
+        reference: String,
+        source: &'static str,
+        error: AwsError,
+    },
+    Described {
+        key: KeyInfo,
+        source: &'static str,
+    },
 }
 
 /// What an identity-policy evaluation found.

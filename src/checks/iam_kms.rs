@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use super::ctx::DestKey;
 use super::ctx::{
     firehose_context, identity_finding, monitor_error, pass, sample_object_arn, skip, Ctx,
 };
@@ -25,29 +26,24 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
     let Some(d) = cx.s3() else {
         return skip(ID, "the destination is not S3");
     };
-    let key_ref = match cx.destination_key().await {
-        Ok(Some((Some(k), _))) => k,
-        Ok(Some((None, _))) => {
+    let key = match cx.destination_key_info().await {
+        Err(e) => return monitor_error(ID, &e, "s3:GetEncryptionConfiguration"),
+        Ok(DestKey::NotApplicable(why)) => return skip(ID, why),
+        Ok(DestKey::AwsManagedS3 { .. }) => {
             return skip(ID, "the AWS managed key aws/s3 needs no IAM permission")
         }
-        Ok(None) => return skip(ID, "the destination's objects are not encrypted with KMS"),
-        Err(e) if e.is_not_found() => {
+        Ok(DestKey::Unreadable {
+            reference, error, ..
+        }) if error.is_not_found() => {
             return skip(
                 ID,
-                format!("bucket {} does not exist (see s3.bucket)", d.bucket),
+                format!("the key {reference} does not exist (see kms.key)"),
             )
         }
-        Err(e) => return monitor_error(ID, &e, "s3:GetEncryptionConfiguration"),
-    };
-    let key = match cx.key(&key_ref).await {
-        Ok(k) => k,
-        Err(e) if e.is_not_found() => {
-            return skip(
-                ID,
-                format!("the key {key_ref} does not exist (see kms.key)"),
-            )
+        Ok(DestKey::Unreadable { error, .. }) => {
+            return monitor_error(ID, &error, "kms:DescribeKey")
         }
-        Err(e) => return monitor_error(ID, &e, "kms:DescribeKey"),
+        Ok(DestKey::Described { key, .. }) => key,
     };
     if key.manager == "AWS" {
         return skip(ID, "an AWS managed key needs no IAM permission");

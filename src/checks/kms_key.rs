@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::ctx::{finding, firehose_context, monitor_error, pass, skip, Ctx};
+use super::ctx::{finding, firehose_context, monitor_error, pass, skip, Ctx, DestKey};
 use crate::aws::AwsError;
 use crate::policy::{self, Decision, Policy, PolicyKind, Principal, Request};
 use crate::report::{Finding, Status};
@@ -76,36 +76,31 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
     let Some(d) = cx.s3() else {
         return skip(ID, "the destination is not S3");
     };
-    let (key_ref, source) = match cx.destination_key().await {
-        Ok(Some(k)) => k,
-        Ok(None) => return skip(ID, "the destination's objects are not encrypted with KMS"),
-        Err(e) if e.is_not_found() => {
-            return skip(
+    let (key, source) = match cx.destination_key_info().await {
+        Err(e) => return monitor_error(ID, &e, "s3:GetEncryptionConfiguration"),
+        Ok(DestKey::NotApplicable(why)) => return skip(ID, why),
+        Ok(DestKey::AwsManagedS3 { source }) => {
+            return pass(
                 ID,
-                format!("bucket {} does not exist (see s3.bucket)", d.bucket),
+                "objects are encrypted with the AWS managed key aws/s3, which Firehose can use",
+                json!({"source": source}),
             )
         }
-        Err(e) => return monitor_error(ID, &e, "s3:GetEncryptionConfiguration"),
-    };
-    let Some(key_ref) = key_ref else {
-        return pass(
-            ID,
-            "objects are encrypted with the AWS managed key aws/s3, which Firehose can use",
-            json!({"source": source}),
-        );
-    };
-    let key = match cx.key(&key_ref).await {
-        Ok(k) => k,
-        Err(e @ AwsError::NotFound { .. }) => {
+        Ok(DestKey::Unreadable {
+            reference,
+            source,
+            error: e @ AwsError::NotFound { .. },
+        }) => {
             return finding(
                 ID,
                 Status::Fail,
-                format!("the KMS key {key_ref} used by {source} does not exist"),
-                json!({"key": key_ref, "source": source, "error": e.to_string()}),
+                format!("the KMS key {reference} used by {source} does not exist"),
+                json!({"key": reference, "source": source, "error": e.to_string()}),
                 "point the destination's encryption (or the bucket's default encryption) at an existing, enabled key",
             )
         }
-        Err(e) => return monitor_error(ID, &e, "kms:DescribeKey"),
+        Ok(DestKey::Unreadable { error, .. }) => return monitor_error(ID, &error, "kms:DescribeKey"),
+        Ok(DestKey::Described { key, source }) => (key, source),
     };
     let evidence = json!({"key": key.arn, "key_state": key.state, "key_manager": key.manager, "source": source});
     if key.state != "Enabled" {

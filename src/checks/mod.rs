@@ -211,7 +211,7 @@ pub fn missing_stream(name: &str, entry: &Entry) -> Diagnosis {
             stream_status::ID,
             Status::Error,
             format!("could not describe the stream: {error}"),
-            json!({"error": error}),
+            json!({"error": error.to_string(), "code": error.code()}),
             "",
         ),
         Entry::Described(_) => finding(

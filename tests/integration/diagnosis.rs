@@ -4,7 +4,6 @@
 //! processing-failed objects.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_firehose::types::*;
@@ -185,65 +184,23 @@ async fn fixture(aws: &Aws, prefix: &str, o: Opts) -> Fx {
     };
     set_role_policy(aws, &fx, &role_policy(&fx, &[])).await;
 
-    let encryption = match (&fx.key_arn, o.kms) {
-        (Some(k), true) => EncryptionConfiguration::builder()
-            .kms_encryption_config(
-                KmsEncryptionConfig::builder()
-                    .awskms_key_arn(k)
-                    .build()
-                    .unwrap(),
-            )
-            .build(),
-        _ => EncryptionConfiguration::builder()
-            .no_encryption_config(NoEncryptionConfig::NoEncryption)
-            .build(),
+    let spec = StreamSpec {
+        buffering_seconds: 60,
+        lambda_arn: fx
+            .lambda_name
+            .as_ref()
+            .map(|f| format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{f}:$LATEST")),
+        kms_key_arn: fx.key_arn.clone().filter(|_| o.kms),
+        logging: !o.no_logging,
+        prefix: Some("data/!{timestamp:yyyy/MM/dd}/".into()),
+        error_output_prefix: Some("errors/!{firehose:error-output-type}/".into()),
     };
-    let mut dest = ExtendedS3DestinationConfiguration::builder()
-        .role_arn(&fx.role_arn)
-        .bucket_arn(format!("arn:aws:s3:::{}", fx.bucket))
-        .prefix("data/!{timestamp:yyyy/MM/dd}/")
-        .error_output_prefix("errors/!{firehose:error-output-type}/")
-        .compression_format(CompressionFormat::Uncompressed)
-        .buffering_hints(
-            BufferingHints::builder()
-                .interval_in_seconds(60)
-                .size_in_mbs(5)
-                .build(),
-        )
-        .encryption_configuration(encryption)
-        .cloud_watch_logging_options(
-            CloudWatchLoggingOptions::builder()
-                .enabled(!o.no_logging)
-                .log_group_name(&fx.log_group)
-                .log_stream_name("DestinationDelivery")
-                .build(),
-        );
-    if let Some(f) = &fx.lambda_name {
-        let arn = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{f}:$LATEST");
-        dest = dest.processing_configuration(
-            ProcessingConfiguration::builder()
-                .enabled(true)
-                .processors(
-                    Processor::builder()
-                        .r#type(ProcessorType::Lambda)
-                        .parameters(
-                            ProcessorParameter::builder()
-                                .parameter_name(ProcessorParameterName::LambdaArn)
-                                .parameter_value(arn)
-                                .build()
-                                .unwrap(),
-                        )
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        );
-    }
+    let dest = destination(&fx.name, &fx.bucket, &fx.role_arn, &spec);
     let mut req = aws
         .firehose
         .create_delivery_stream()
         .delivery_stream_name(&fx.name)
-        .extended_s3_destination_configuration(dest.build().unwrap());
+        .extended_s3_destination_configuration(dest);
     if let Some(k) = &fx.kinesis_name {
         req = req
             .delivery_stream_type(DeliveryStreamType::KinesisStreamAsSource)
@@ -931,5 +888,4 @@ async fn daemon_alert_carries_the_root_cause() {
         "{metrics}"
     );
     d.stop().await;
-    let _ = Arc::new(());
 }

@@ -180,15 +180,21 @@ pub struct StreamSpec {
     pub lambda_arn: Option<String>,
     pub kms_key_arn: Option<String>,
     pub logging: bool,
+    /// Default `data/`.
+    pub prefix: Option<String>,
+    pub error_output_prefix: Option<String>,
 }
 
-/// Create a DirectPut stream to a fresh bucket. moto omits CompressionFormat, BufferingHints
-/// and EncryptionConfiguration from the describe answer unless they were set: set them.
-pub async fn create_stream(aws: &Aws, name: &str, spec: &StreamSpec) -> String {
+/// The extended S3 destination of a fixture stream. moto omits CompressionFormat,
+/// BufferingHints and EncryptionConfiguration from the describe answer unless they were set
+/// (and the SDK then fails to parse it): they are always set here.
+pub fn destination(
+    name: &str,
+    bucket: &str,
+    role_arn: &str,
+    spec: &StreamSpec,
+) -> aws_sdk_firehose::types::ExtendedS3DestinationConfiguration {
     use aws_sdk_firehose::types::*;
-    let bucket = format!("{}-bucket", name.to_lowercase());
-    let _ = aws.s3.create_bucket().bucket(&bucket).send().await;
-    let role = format!("arn:aws:iam::{ACCOUNT}:role/{name}-role");
     let encryption = match &spec.kms_key_arn {
         Some(k) => EncryptionConfiguration::builder()
             .kms_encryption_config(
@@ -203,9 +209,10 @@ pub async fn create_stream(aws: &Aws, name: &str, spec: &StreamSpec) -> String {
             .build(),
     };
     let mut dest = ExtendedS3DestinationConfiguration::builder()
-        .role_arn(&role)
+        .role_arn(role_arn)
         .bucket_arn(format!("arn:aws:s3:::{bucket}"))
-        .prefix("data/")
+        .prefix(spec.prefix.as_deref().unwrap_or("data/"))
+        .set_error_output_prefix(spec.error_output_prefix.clone())
         .compression_format(CompressionFormat::Uncompressed)
         .buffering_hints(
             BufferingHints::builder()
@@ -217,16 +224,14 @@ pub async fn create_stream(aws: &Aws, name: &str, spec: &StreamSpec) -> String {
                 .size_in_mbs(5)
                 .build(),
         )
-        .encryption_configuration(encryption);
-    if spec.logging {
-        dest = dest.cloud_watch_logging_options(
+        .encryption_configuration(encryption)
+        .cloud_watch_logging_options(
             CloudWatchLoggingOptions::builder()
-                .enabled(true)
+                .enabled(spec.logging)
                 .log_group_name(format!("/aws/kinesisfirehose/{name}"))
                 .log_stream_name("DestinationDelivery")
                 .build(),
         );
-    }
     if let Some(l) = &spec.lambda_arn {
         dest = dest.processing_configuration(
             ProcessingConfiguration::builder()
@@ -247,11 +252,19 @@ pub async fn create_stream(aws: &Aws, name: &str, spec: &StreamSpec) -> String {
                 .build(),
         );
     }
+    dest.build().unwrap()
+}
+
+/// Create a DirectPut stream to a fresh bucket (its role is not created).
+pub async fn create_stream(aws: &Aws, name: &str, spec: &StreamSpec) -> String {
+    let bucket = format!("{}-bucket", name.to_lowercase());
+    let _ = aws.s3.create_bucket().bucket(&bucket).send().await;
+    let role = format!("arn:aws:iam::{ACCOUNT}:role/{name}-role");
     aws.firehose
         .create_delivery_stream()
         .delivery_stream_name(name)
-        .delivery_stream_type(DeliveryStreamType::DirectPut)
-        .extended_s3_destination_configuration(dest.build().unwrap())
+        .delivery_stream_type(aws_sdk_firehose::types::DeliveryStreamType::DirectPut)
+        .extended_s3_destination_configuration(destination(name, &bucket, &role, spec))
         .send()
         .await
         .unwrap_or_else(|e| panic!("create stream {name}: {e:?}"));

@@ -405,16 +405,48 @@ async fn metrics_endpoints_and_readiness() {
     d.stop().await;
 }
 
-/// moto allows 50 delivery streams per region, so this fixture serves 1,200 stream
-/// descriptions from memory; every GetMetricData goes through the real SDK to moto and is
-/// counted by the daemon's own interceptor.
-struct BulkApi {
+/// The real CloudWatch (moto, through the SDK, counted by the daemon's interceptor) behind a
+/// scripted Firehose: moto allows only 50 delivery streams per region, and cannot be made to
+/// refuse `DescribeDeliveryStream`.
+struct ScriptedFirehose {
     real: std::sync::Arc<firehose_sentinel::aws::sdk::AwsClients>,
     names: Vec<String>,
+    describe:
+        fn(
+            &str,
+        )
+            -> Result<firehose_sentinel::aws::StreamDescription, firehose_sentinel::aws::AwsError>,
+}
+
+/// An ACTIVE direct-put stream of the test account.
+fn active(
+    name: &str,
+) -> Result<firehose_sentinel::aws::StreamDescription, firehose_sentinel::aws::AwsError> {
+    Ok(firehose_sentinel::aws::StreamDescription {
+        name: name.into(),
+        arn: format!("arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream/{name}"),
+        status: "ACTIVE".into(),
+        failure: None,
+        source: firehose_sentinel::aws::Source::DirectPut,
+        s3: None,
+        other_destination: None,
+        sse: None,
+    })
+}
+
+/// The monitor is denied `DescribeDeliveryStream`.
+fn denied(
+    _name: &str,
+) -> Result<firehose_sentinel::aws::StreamDescription, firehose_sentinel::aws::AwsError> {
+    Err(firehose_sentinel::aws::AwsError::AccessDenied {
+        operation: "DescribeDeliveryStream".into(),
+        code: "AccessDeniedException".into(),
+        message: "not authorized".into(),
+    })
 }
 
 #[async_trait::async_trait]
-impl firehose_sentinel::aws::FirehoseApi for BulkApi {
+impl firehose_sentinel::aws::FirehoseApi for ScriptedFirehose {
     async fn list_delivery_streams(&self) -> Result<Vec<String>, firehose_sentinel::aws::AwsError> {
         Ok(self.names.clone())
     }
@@ -422,21 +454,12 @@ impl firehose_sentinel::aws::FirehoseApi for BulkApi {
         &self,
         name: &str,
     ) -> Result<firehose_sentinel::aws::StreamDescription, firehose_sentinel::aws::AwsError> {
-        Ok(firehose_sentinel::aws::StreamDescription {
-            name: name.into(),
-            arn: format!("arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream/{name}"),
-            status: "ACTIVE".into(),
-            failure: None,
-            source: firehose_sentinel::aws::Source::DirectPut,
-            s3: None,
-            other_destination: None,
-            sse: None,
-        })
+        (self.describe)(name)
     }
 }
 
 #[async_trait::async_trait]
-impl firehose_sentinel::aws::MetricsApi for BulkApi {
+impl firehose_sentinel::aws::MetricsApi for ScriptedFirehose {
     async fn get_metric_data(
         &self,
         q: &[firehose_sentinel::aws::MetricQuery],
@@ -470,7 +493,11 @@ async fn polls_1200_streams_with_ceil_queries_over_500_calls() {
     let metrics = firehose_sentinel::metrics::Metrics::new();
     let factory = firehose_sentinel::aws::sdk::ClientFactory::new(s.aws.clone(), metrics.clone());
     let real = factory.clients(&factory.default_key()).await;
-    let api = std::sync::Arc::new(BulkApi { real, names });
+    let api = std::sync::Arc::new(ScriptedFirehose {
+        real,
+        names,
+        describe: active,
+    });
     let t0 = std::time::Instant::now();
     let d = daemon::start_with(
         s,
@@ -532,40 +559,6 @@ async fn polls_1200_streams_with_ceil_queries_over_500_calls() {
     d.stop().await;
 }
 
-/// Describe fails (throttled, or the monitor is denied) while the metrics show a failure.
-struct NoDescribeApi {
-    real: std::sync::Arc<firehose_sentinel::aws::sdk::AwsClients>,
-}
-
-#[async_trait::async_trait]
-impl firehose_sentinel::aws::FirehoseApi for NoDescribeApi {
-    async fn list_delivery_streams(&self) -> Result<Vec<String>, firehose_sentinel::aws::AwsError> {
-        Ok(vec![])
-    }
-    async fn describe_delivery_stream(
-        &self,
-        _name: &str,
-    ) -> Result<firehose_sentinel::aws::StreamDescription, firehose_sentinel::aws::AwsError> {
-        Err(firehose_sentinel::aws::AwsError::AccessDenied {
-            operation: "DescribeDeliveryStream".into(),
-            code: "AccessDeniedException".into(),
-            message: "not authorized".into(),
-        })
-    }
-}
-
-#[async_trait::async_trait]
-impl firehose_sentinel::aws::MetricsApi for NoDescribeApi {
-    async fn get_metric_data(
-        &self,
-        q: &[firehose_sentinel::aws::MetricQuery],
-        start: chrono::DateTime<chrono::Utc>,
-        end: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Vec<firehose_sentinel::aws::MetricSeries>, firehose_sentinel::aws::AwsError> {
-        self.real.get_metric_data(q, start, end).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_stream_that_cannot_be_described_still_alerts() {
     let aws = aws().await;
@@ -583,7 +576,11 @@ async fn a_failing_stream_that_cannot_be_described_still_alerts() {
     let d = daemon::start_with(
         s,
         metrics,
-        std::sync::Arc::new(NoDescribeApi { real }),
+        std::sync::Arc::new(ScriptedFirehose {
+            real,
+            names: vec![],
+            describe: denied,
+        }),
         std::sync::Arc::new(firehose_sentinel::diagnosis::NoDiagnosis),
     )
     .await
