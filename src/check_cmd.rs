@@ -4,15 +4,18 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 
-use crate::alert::{build_sinks, Alert, SendError};
+use crate::alert::{build_sinks, SendError};
 use crate::aws::sdk::ClientFactory;
 use crate::config::Settings;
-use crate::detect::Health;
-use crate::diagnosis::Diagnose;
-use crate::inventory::Inventory;
-use crate::metrics::Metrics;
-use crate::poller::{self, Window};
-use crate::report::{metrics_json, Report, Status, StreamReport};
+use crate::detect;
+use crate::diagnose::checks::{self, Checks};
+use crate::diagnose::Diagnose;
+use crate::model::{Health, Status, Window};
+use crate::plan::{self, alerts, Diagnosed};
+use crate::poll::inventory::{self, Inventory};
+use crate::poll::{self as poller};
+use crate::report::Report;
+use crate::telemetry::metrics::Metrics;
 
 /// `check`: exit 0 all healthy or idle, 1 a problem, 3 AWS unreachable at all.
 pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> ExitCode {
@@ -32,43 +35,38 @@ pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> Ex
         eprintln!("warning: stream discovery failed: {e}");
     }
     let entries = inventory.entries();
-    if !crate::inventory::reached_aws(&entries) {
+    if !inventory::reached_aws(&entries) {
         eprintln!("error: cannot reach AWS: every DescribeDeliveryStream call failed to connect");
         return ExitCode::from(3);
     }
     let s = &settings.schedule;
     let now = Utc::now();
     let window = Window::aligned(now, s.period_seconds, s.delay_seconds, s.lookback_periods);
-    let targets = crate::inventory::targets(&entries);
+    let targets = inventory::targets(&entries);
     let polled = poller::poll(clients.as_ref(), &targets, window, &metrics).await;
     if polled.unreachable() {
         eprintln!("error: cannot reach CloudWatch: every GetMetricData call failed to connect");
         return ExitCode::from(3);
     }
     let by_name = polled.by_name(&targets);
-    let checks = crate::checks::Checks::new(clients.clone(), settings.diagnosis.clone());
+    let checks = Checks::new(clients.clone(), settings.diagnosis.clone());
     let mut reports = Vec::new();
     for (name, entry) in &entries {
         let desc = entry.description();
-        let (a, sm) =
-            crate::daemon::assess_entry(entry, by_name.get(name), &window, &settings.detection);
+        let (a, sm) = detect::assess_entry(entry, by_name.get(name), &window, &settings.detection);
         let diagnosis = match desc {
-            Some(d) => checks.diagnose(d, window).await,
-            None => crate::checks::missing_stream(name, entry),
+            Some(d) => checks.diagnose(d, window, now).await,
+            None => checks::missing_stream(name, entry),
         };
-        reports.push(StreamReport {
-            stream: name.clone(),
-            arn: desc.map(|d| d.arn.clone()).unwrap_or_default(),
-            account: desc.map(|d| d.account()).unwrap_or_default(),
-            region: desc.map(|d| d.region()).unwrap_or_default(),
-            health: a.health,
-            reason: a.reason.clone(),
-            metrics: sm.as_ref().map(metrics_json).unwrap_or_default(),
-            root_cause: diagnosis.root_cause.clone(),
-            findings: diagnosis.findings,
-            incident: None,
-            diagnosed_at: Some(now),
-        });
+        let shown = Diagnosed { at: now, diagnosis };
+        reports.push(plan::stream_report(
+            name,
+            desc,
+            &a,
+            sm.as_ref(),
+            Some(&shown),
+            None,
+        ));
     }
     let report = Report::new(now, reports);
     if json {
@@ -114,7 +112,7 @@ pub async fn test_alert(settings: Settings, only: Option<String>) -> ExitCode {
         }
         return ExitCode::from(1);
     }
-    let alert = Alert::test(Utc::now());
+    let alert = alerts::test_alert(Utc::now());
     let mut all_ok = true;
     for sink in chosen {
         let mut outcome = Err(SendError::Retryable {
@@ -135,12 +133,8 @@ pub async fn test_alert(settings: Settings, only: Option<String>) -> ExitCode {
                 println!("{} ({}): delivered", sink.name(), sink.kind());
                 // Sinks that keep state (an open PagerDuty incident, an Alertmanager alert)
                 // get the test resolved at once.
-                if matches!(sink.kind(), "pagerduty" | "alertmanager") {
-                    let mut resolved = alert.clone();
-                    resolved.status = "resolved".into();
-                    resolved.sequence = 2;
-                    resolved.resolved_at = Some(Utc::now());
-                    let _ = sink.send(&resolved).await;
+                if sink.keeps_state() {
+                    let _ = sink.send(&alerts::test_resolved(&alert, Utc::now())).await;
                 }
             }
             Err(e) => {

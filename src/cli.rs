@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, Settings};
-use crate::logging::LogFormat;
+use crate::telemetry::logging::LogFormat;
 
 #[derive(Debug, Parser)]
 #[command(

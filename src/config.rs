@@ -311,10 +311,10 @@ pub struct DeliverySettings {
 
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct AlertSettings {
-    pub webhook: Vec<WebhookSink>,
-    pub slack: Vec<SlackSink>,
-    pub alertmanager: Vec<AlertmanagerSink>,
-    pub pagerduty: Vec<PagerDutySink>,
+    pub webhook: Vec<WebhookConfig>,
+    pub slack: Vec<SlackConfig>,
+    pub alertmanager: Vec<AlertmanagerConfig>,
+    pub pagerduty: Vec<PagerDutyConfig>,
 }
 
 impl AlertSettings {
@@ -348,7 +348,7 @@ impl Serialize for StreamFilter {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct WebhookSink {
+pub struct WebhookConfig {
     pub name: String,
     pub url: Secret,
     pub secret: Option<Secret>,
@@ -358,14 +358,14 @@ pub struct WebhookSink {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct SlackSink {
+pub struct SlackConfig {
     pub name: String,
     pub webhook_url: Secret,
     pub streams: StreamFilter,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct AlertmanagerSink {
+pub struct AlertmanagerConfig {
     pub name: String,
     pub urls: Vec<String>,
     #[serde(with = "humantime_serde_compat")]
@@ -374,7 +374,7 @@ pub struct AlertmanagerSink {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct PagerDutySink {
+pub struct PagerDutyConfig {
     pub name: String,
     pub routing_key: Secret,
     pub url: String,
@@ -964,7 +964,7 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Settings, V
         }
         let streams = v.stream_filter(&format!("{key}.streams"), w.streams);
         if let Some(url) = url {
-            alerts.webhook.push(WebhookSink {
+            alerts.webhook.push(WebhookConfig {
                 name,
                 url,
                 secret,
@@ -996,7 +996,7 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Settings, V
         }
         let streams = v.stream_filter(&format!("{key}.streams"), s.streams);
         if let Some(webhook_url) = url {
-            alerts.slack.push(SlackSink {
+            alerts.slack.push(SlackConfig {
                 name,
                 webhook_url,
                 streams,
@@ -1022,7 +1022,7 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Settings, V
             "1m",
         );
         let streams = v.stream_filter(&format!("{key}.streams"), a.streams);
-        alerts.alertmanager.push(AlertmanagerSink {
+        alerts.alertmanager.push(AlertmanagerConfig {
             name,
             urls: urls
                 .into_iter()
@@ -1049,7 +1049,7 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Settings, V
         v.url(&format!("{key}.url"), &url);
         let streams = v.stream_filter(&format!("{key}.streams"), p.streams);
         if let Some(routing_key) = routing_key {
-            alerts.pagerduty.push(PagerDutySink {
+            alerts.pagerduty.push(PagerDutyConfig {
                 name,
                 routing_key,
                 url,

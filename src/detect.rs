@@ -4,55 +4,12 @@
 //! so "consecutive periods" means the newest N periods that have a datapoint.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use crate::aws::AwsError;
 use crate::config::DetectionSettings;
-use crate::poller::{Polled, StreamMetrics, Window};
-
-/// Health of a stream in one cycle. Declaration order is the precedence order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum Health {
-    Failing,
-    Stalled,
-    Degraded,
-    Healthy,
-    Idle,
-    Unknown,
-}
-
-impl Health {
-    pub const ALL: [Health; 6] = [
-        Health::Failing,
-        Health::Stalled,
-        Health::Degraded,
-        Health::Healthy,
-        Health::Idle,
-        Health::Unknown,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Health::Failing => "failing",
-            Health::Stalled => "stalled",
-            Health::Degraded => "degraded",
-            Health::Healthy => "healthy",
-            Health::Idle => "idle",
-            Health::Unknown => "unknown",
-        }
-    }
-
-    /// `failing` and `stalled` open incidents.
-    pub fn is_incident(self) -> bool {
-        matches!(self, Health::Failing | Health::Stalled)
-    }
-}
-
-impl std::fmt::Display for Health {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::model::{Health, MetricKind, StreamMetrics, Window};
+use crate::poll::inventory::Entry;
 
 /// What detection concluded for one stream in one cycle.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -94,7 +51,7 @@ impl Assessment {
 }
 
 /// Newest-first values of a series.
-fn newest_first(m: &StreamMetrics, p: Polled) -> Vec<f64> {
+fn newest_first(m: &StreamMetrics, p: MetricKind) -> Vec<f64> {
     m.get(p).rev().map(|(_, v)| *v).collect()
 }
 
@@ -117,17 +74,17 @@ pub fn assess(
     cfg: &DetectionSettings,
 ) -> Assessment {
     let n = cfg.failing_after_periods;
-    let success = newest_first(m, Polled::Success);
-    let processing = newest_first(m, Polled::Processing);
+    let success = newest_first(m, MetricKind::Success);
+    let processing = newest_first(m, MetricKind::Processing);
     let zero = count_leading(&success, |v| v == 0.0);
     let positive = count_leading(&success, |v| v > 0.0);
     let partial = |v: f64| v > 0.0 && v < 1.0;
 
     // Records that arrived after the newest delivery datapoint and are still not reported as
     // delivered (or attempted) after buffering interval + N periods.
-    let last_success_t = m.get(Polled::Success).next_back().map(|(t, _)| *t);
+    let last_success_t = m.get(MetricKind::Success).next_back().map(|(t, _)| *t);
     let undelivered_since = m
-        .get(Polled::Incoming)
+        .get(MetricKind::Incoming)
         .filter(|(t, v)| **v > 0.0 && last_success_t.is_none_or(|ls| **t > ls))
         .map(|(t, _)| *t)
         .next();
@@ -135,10 +92,11 @@ pub fn assess(
     let stalled_by_gap = undelivered_since
         .map(|t| (window.end - t).num_seconds() > grace)
         .unwrap_or(false);
-    let freshness = m.newest(Polled::Freshness);
+    let freshness = m.newest(MetricKind::Freshness);
     let stalled_by_freshness = freshness.is_some_and(|f| f > grace as f64);
 
-    let points: Vec<(DateTime<Utc>, f64)> = m.get(Polled::Success).map(|(t, v)| (*t, *v)).collect();
+    let points: Vec<(DateTime<Utc>, f64)> =
+        m.get(MetricKind::Success).map(|(t, v)| (*t, *v)).collect();
     let mk = |health: Health, reason: String| Assessment {
         health,
         reason,
@@ -196,7 +154,7 @@ pub fn assess(
     if success.first().is_some_and(|v| *v > 0.0) {
         return mk(Health::Healthy, "delivery to S3 succeeds".into());
     }
-    let any_incoming = m.get(Polled::Incoming).any(|(_, v)| *v > 0.0);
+    let any_incoming = m.get(MetricKind::Incoming).any(|(_, v)| *v > 0.0);
     if !any_incoming && success.is_empty() {
         return mk(
             Health::Idle,
@@ -222,6 +180,31 @@ pub fn unknown(reason: impl Into<String>) -> Assessment {
     }
 }
 
+/// The assessment of one inventory entry from this poll's result for it, and the datapoints
+/// it was made from: `unknown` when the stream is missing or its metrics could not be read.
+pub fn assess_entry(
+    entry: &Entry,
+    polled: Option<&Result<StreamMetrics, AwsError>>,
+    window: &Window,
+    cfg: &DetectionSettings,
+) -> (Assessment, Option<StreamMetrics>) {
+    match (entry, polled) {
+        (Entry::Missing { reason }, _) => (unknown(reason.clone()), None),
+        (_, Some(Ok(m))) => {
+            let buffering = entry
+                .description()
+                .map(|d| d.buffering_interval())
+                .unwrap_or(300);
+            (assess(m, window, buffering, cfg), Some(m.clone()))
+        }
+        (_, Some(Err(e))) => (
+            unknown(format!("metrics could not be read this cycle: {e}")),
+            None,
+        ),
+        (_, None) => (unknown("not polled"), None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,7 +226,7 @@ mod tests {
     }
 
     /// Build metrics from (metric, minute offset from window start, value).
-    fn metrics(points: &[(Polled, i64, f64)]) -> StreamMetrics {
+    fn metrics(points: &[(MetricKind, i64, f64)]) -> StreamMetrics {
         let w = window();
         let mut m = StreamMetrics::default();
         for (p, minute, v) in points {
@@ -252,11 +235,11 @@ mod tests {
         m
     }
 
-    fn health(points: &[(Polled, i64, f64)], buffering: u32) -> Health {
+    fn health(points: &[(MetricKind, i64, f64)], buffering: u32) -> Health {
         assess(&metrics(points), &window(), buffering, &cfg()).health
     }
 
-    use Polled::*;
+    use MetricKind::*;
 
     #[test]
     fn three_zero_datapoints_are_failing() {

@@ -3,32 +3,31 @@
 //!
 //! # Layout
 //! The pipeline, in order: [`config`] -> [`aws`] (narrow traits; [`aws::sdk`] is the only SDK
-//! user) -> [`inventory`] -> [`poller`] -> [`detect`] -> [`incident`] -> [`diagnosis`] /
-//! [`checks`] -> [`alert`] (sinks and the durable [`alert::outbox`]). Beside it: [`server`]
-//! (HTTP), [`metrics`] (every metric family), [`state`] (the state file), [`report`] (the JSON
-//! report). [`daemon`] wires them; [`cli`] and [`check_cmd`] are the commands.
+//! user) -> [`poll`] (which streams, their datapoints) -> [`detect`] (health) -> [`plan`]
+//! (incidents and the alerts they emit) -> [`diagnose`] (the root-cause checks) -> [`alert`]
+//! (sinks and the durable [`alert::outbox`]). Beside it: [`http`] (endpoints and status page),
+//! [`telemetry`] (metric families, logs), [`state`] (the state file), [`report`] (the JSON
+//! report). [`model`] holds the types they share and imports nothing of the crate.
+//! [`daemon`] is the I/O shell that wires them; [`cli`] and [`check_cmd`] are the commands.
 //!
-//! Only `aws::sdk`, the alert sinks, `state` and `server` do I/O; detection, incidents and
-//! checks are pure functions of what was read and of prior state.
+//! Decisions are pure functions of what was read and of prior state (`detect`, `plan`, the
+//! evaluation half of each check); the I/O lives in `aws::sdk`, the alert sinks and outbox,
+//! `state`, `http` and the daemon's shell around them.
 
 pub mod alert;
 pub mod aws;
 pub mod check_cmd;
-pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod detect;
-pub mod diagnosis;
-pub mod incident;
-pub mod inventory;
-pub mod logging;
-pub mod metrics;
+pub mod diagnose;
+pub mod http;
+pub mod model;
 pub mod permissions;
-pub mod policy;
-pub mod poller;
+pub mod plan;
+pub mod poll;
 pub mod report;
 pub mod secret;
-pub mod server;
 pub mod state;
-pub mod status_page;
+pub mod telemetry;

@@ -17,7 +17,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    firehose_sentinel::logging::init(cli.log_format);
+    firehose_sentinel::telemetry::logging::init(cli.log_format);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

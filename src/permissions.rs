@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 /// Every permission of every component.
 pub fn all() -> BTreeSet<&'static str> {
     let mut s: BTreeSet<&'static str> = BTreeSet::new();
-    s.extend(crate::poller::PERMISSIONS);
-    s.extend(crate::inventory::PERMISSIONS);
-    s.extend(crate::checks::permissions());
+    s.extend(crate::poll::PERMISSIONS);
+    s.extend(crate::poll::inventory::PERMISSIONS);
+    s.extend(crate::diagnose::checks::permissions());
     s
 }
 
@@ -53,7 +53,7 @@ mod tests {
     #[test]
     fn policy_is_read_only_and_complete() {
         let all = all();
-        for (check, perms) in crate::checks::declared() {
+        for (check, perms) in crate::diagnose::checks::declared() {
             for p in perms {
                 assert!(all.contains(p), "{check} needs {p}");
             }

@@ -7,66 +7,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::detect::Health;
-use crate::poller::{Polled, StreamMetrics};
+use crate::model::{Finding, Health, Point, Status};
 
 pub const REPORT_SCHEMA: &str = "firehose-sentinel/report/v1";
-
-/// Outcome of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    Warn,
-    Fail,
-    Skip,
-    Error,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pass => "pass",
-            Status::Warn => "warn",
-            Status::Fail => "fail",
-            Status::Skip => "skip",
-            Status::Error => "error",
-        }
-    }
-}
-
-/// What one check found.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Finding {
-    pub check: String,
-    pub status: Status,
-    pub summary: String,
-    #[serde(default)]
-    pub evidence: serde_json::Value,
-    #[serde(default)]
-    pub remediation: String,
-}
-
-/// One datapoint.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Point {
-    pub t: DateTime<Utc>,
-    pub v: f64,
-}
-
-/// Datapoints by CloudWatch metric name, oldest first.
-pub fn metrics_json(m: &StreamMetrics) -> BTreeMap<String, Vec<Point>> {
-    Polled::ALL
-        .iter()
-        .filter(|p| m.series.contains_key(p) || **p != Polled::Processing)
-        .map(|p| {
-            (
-                p.metric_name().to_string(),
-                m.get(*p).map(|(t, v)| Point { t: *t, v: *v }).collect(),
-            )
-        })
-        .collect()
-}
 
 /// The report for one stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,26 +8,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use crate::alert::Alert;
-use crate::incident::Incident;
+use futures::future::BoxFuture;
+
+use crate::alert::outbox::{OutboxEntry, QueueStore};
+use crate::plan::incident::Incident;
 
 pub const STATE_VERSION: u32 = 1;
-/// Rejected alerts kept for inspection.
-pub const MAX_REJECTED: usize = 100;
-
-/// An alert waiting for one sink.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutboxEntry {
-    pub sink: String,
-    pub alert: Alert,
-    pub enqueued_at: DateTime<Utc>,
-    pub attempts: u32,
-    pub next_attempt_at: DateTime<Utc>,
-    pub last_error: Option<String>,
-}
 
 /// Everything that must survive a restart.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,10 +102,6 @@ impl StateStore {
         )
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Read or change the state. Changes are written by the next [`StateStore::save`].
     pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -155,6 +140,16 @@ impl StateStore {
             path: self.path.clone(),
             source,
         })
+    }
+}
+
+impl QueueStore for StateStore {
+    fn update_queue(&self, f: &mut dyn FnMut(&mut Vec<OutboxEntry>, &mut Vec<OutboxEntry>)) {
+        self.with(|s| f(&mut s.outbox, &mut s.rejected));
+    }
+
+    fn persist(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move { self.save().await.map_err(|e| e.to_string()) })
     }
 }
 
@@ -218,7 +213,7 @@ mod tests {
         store.with(|s| {
             s.incidents.insert(
                 "a".into(),
-                Incident::open("a", "arn", crate::detect::Health::Failing, Utc::now()),
+                Incident::open("a", "arn", crate::model::Health::Failing, Utc::now()),
             )
         });
         store.save().await.unwrap();

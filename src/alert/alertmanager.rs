@@ -11,21 +11,21 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::{post, Alert, SendError, Sink};
+use super::{post, SendError, Sink};
 use crate::config;
-use crate::metrics::Metrics;
+use crate::model::{Alert, AlertReason, Status};
 use crate::secret::Secret;
-use crate::state::StateStore;
+use crate::telemetry::metrics::Metrics;
 
 pub const ALERTNAME: &str = "FirehoseDeliveryFailing";
 
 pub struct AlertmanagerSink {
-    cfg: config::AlertmanagerSink,
+    cfg: config::AlertmanagerConfig,
     client: reqwest::Client,
 }
 
 impl AlertmanagerSink {
-    pub fn new(cfg: config::AlertmanagerSink, client: reqwest::Client) -> Self {
+    pub fn new(cfg: config::AlertmanagerConfig, client: reqwest::Client) -> Self {
         AlertmanagerSink { cfg, client }
     }
 
@@ -68,7 +68,7 @@ pub fn payload(alert: &Alert, resend_every: Duration, now: DateTime<Utc>) -> Val
     let failed: Vec<String> = alert
         .findings
         .iter()
-        .filter(|f| f.status == crate::report::Status::Fail)
+        .filter(|f| f.status == Status::Fail)
         .map(|f| format!("{}: {}", f.check, f.summary))
         .collect();
     let annotations = json!({
@@ -84,7 +84,7 @@ pub fn payload(alert: &Alert, resend_every: Duration, now: DateTime<Utc>) -> Val
         "startsAt": alert.started_at,
         "endsAt": ends,
     })];
-    if alert.reason == "root_cause_changed" {
+    if alert.reason == AlertReason::RootCauseChanged {
         let previous = alert.previous_root_cause.as_deref().unwrap_or("unknown");
         if previous != root {
             out.push(json!({
@@ -105,6 +105,9 @@ impl Sink for AlertmanagerSink {
     }
     fn kind(&self) -> &'static str {
         "alertmanager"
+    }
+    fn keeps_state(&self) -> bool {
+        true
     }
     fn accepts(&self, stream: &str) -> bool {
         self.cfg.streams.matches(stream)
@@ -140,10 +143,13 @@ impl Sink for AlertmanagerSink {
     }
 }
 
+/// The firing alerts of the incidents open now (what [`resend_loop`] re-sends).
+pub type OpenAlerts = Arc<dyn Fn() -> Vec<Alert> + Send + Sync>;
+
 /// Re-send the firing alert of every open incident to every Alertmanager sink, each
 /// `resend_every`, until `shutdown`.
 pub async fn resend_loop(
-    store: Arc<StateStore>,
+    open_alerts: OpenAlerts,
     sinks: Vec<Arc<AlertmanagerSink>>,
     metrics: Metrics,
     shutdown: CancellationToken,
@@ -158,12 +164,7 @@ pub async fn resend_loop(
             _ = tick.tick() => {}
             _ = shutdown.cancelled() => return,
         }
-        let open: Vec<Alert> = store.with(|s| {
-            s.incidents
-                .values()
-                .filter_map(|i| i.last_firing.clone())
-                .collect()
-        });
+        let open = open_alerts();
         for alert in &open {
             for sink in sinks.iter().filter(|s| s.accepts(&alert.stream)) {
                 let sent = tokio::select! {
@@ -185,12 +186,13 @@ pub async fn resend_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::RootCause;
+    use crate::model::{AlertStatus, Health, RootCause};
+    use crate::plan::alerts::test_alert;
 
     #[test]
     fn labels_and_ends_at() {
         let now = Utc::now();
-        let mut a = Alert::test(now);
+        let mut a = test_alert(now);
         a.test = false;
         a.root_cause = Some(RootCause {
             check: "s3.bucket".into(),
@@ -207,8 +209,8 @@ mod tests {
         let ends: DateTime<Utc> = serde_json::from_value(p[0]["endsAt"].clone()).unwrap();
         assert_eq!((ends - now).num_seconds(), 240);
         let firing_labels = p[0]["labels"].clone();
-        a.status = "resolved".into();
-        a.health = "healthy".into();
+        a.status = AlertStatus::Resolved;
+        a.health = Health::Healthy;
         a.resolved_at = Some(now);
         let p = payload(&a, Duration::from_secs(60), now);
         let ends: DateTime<Utc> = serde_json::from_value(p[0]["endsAt"].clone()).unwrap();
@@ -222,9 +224,9 @@ mod tests {
     #[test]
     fn a_root_cause_change_resolves_the_old_label_set() {
         let now = Utc::now();
-        let mut a = Alert::test(now);
+        let mut a = test_alert(now);
         a.test = false;
-        a.reason = "root_cause_changed".into();
+        a.reason = AlertReason::RootCauseChanged;
         a.previous_root_cause = Some("s3.bucket".into());
         a.root_cause = Some(RootCause {
             check: "kms.key".into(),

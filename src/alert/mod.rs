@@ -9,94 +9,15 @@ pub mod pagerduty;
 pub mod slack;
 pub mod webhook;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
-use crate::report::{Finding, Point};
+use crate::model::Alert;
 use crate::secret::Secret;
-
-pub const ALERT_SCHEMA: &str = "firehose-sentinel/alert/v1";
-
-/// Root cause as carried in an alert.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RootCause {
-    pub check: String,
-    pub summary: String,
-    pub remediation: String,
-}
-
-/// One alert, identical for every sink.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Alert {
-    pub schema: String,
-    /// `firing` or `resolved`.
-    pub status: String,
-    pub incident_id: String,
-    /// Counts the alerts of the incident: 1 is the first firing.
-    pub sequence: u32,
-    pub stream: String,
-    pub arn: String,
-    pub account: String,
-    pub region: String,
-    pub health: String,
-    pub started_at: DateTime<Utc>,
-    pub resolved_at: Option<DateTime<Utc>>,
-    pub summary: String,
-    pub root_cause: Option<RootCause>,
-    pub findings: Vec<Finding>,
-    pub metrics: BTreeMap<String, Vec<Point>>,
-    pub test: bool,
-    /// Why this alert was emitted (opened, root_cause_changed, renotify, resolved,
-    /// stream_gone, test).
-    pub reason: String,
-    /// With `root_cause_changed`: the root cause sent before (`None`: it was unknown).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous_root_cause: Option<String>,
-    pub created_at: DateTime<Utc>,
-}
-
-impl Alert {
-    /// `INCIDENT_ID:SEQUENCE`: the same for every sink and every retry.
-    pub fn idempotency_key(&self) -> String {
-        format!("{}:{}", self.incident_id, self.sequence)
-    }
-
-    pub fn is_firing(&self) -> bool {
-        self.status == "firing"
-    }
-
-    /// A clearly marked test alert (needs no AWS access).
-    pub fn test(now: DateTime<Utc>) -> Alert {
-        Alert {
-            schema: ALERT_SCHEMA.into(),
-            status: "firing".into(),
-            incident_id: format!("test-{}", now.timestamp()),
-            sequence: 1,
-            stream: "firehose-sentinel-test".into(),
-            arn: "arn:aws:firehose:us-east-1:000000000000:deliverystream/firehose-sentinel-test"
-                .into(),
-            account: "000000000000".into(),
-            region: "us-east-1".into(),
-            health: "failing".into(),
-            started_at: now,
-            resolved_at: None,
-            summary: "TEST alert from firehose-sentinel: no stream is failing; this checks that alerts reach you".into(),
-            root_cause: None,
-            findings: Vec::new(),
-            metrics: BTreeMap::new(),
-            test: true,
-            reason: "test".into(),
-            previous_root_cause: None,
-            created_at: now,
-        }
-    }
-}
 
 /// Why a send failed, and whether trying again can help.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
@@ -117,6 +38,11 @@ pub trait Sink: Send + Sync {
     /// `webhook`, `slack`, ...
     fn kind(&self) -> &'static str;
     fn accepts(&self, stream: &str) -> bool;
+    /// The receiver keeps alerts open until resolved (PagerDuty incidents, Alertmanager
+    /// alerts): `test-alert` resolves its test at once there.
+    fn keeps_state(&self) -> bool {
+        false
+    }
     async fn send(&self, alert: &Alert) -> Result<(), SendError>;
 }
 
@@ -271,7 +197,7 @@ mod tests {
 
     #[test]
     fn idempotency_key_is_incident_and_sequence() {
-        let mut a = Alert::test(Utc::now());
+        let mut a = crate::plan::alerts::test_alert(Utc::now());
         a.incident_id = "inc-1".into();
         a.sequence = 3;
         assert_eq!(a.idempotency_key(), "inc-1:3");

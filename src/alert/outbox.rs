@@ -14,13 +14,56 @@ use rand::Rng;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{Alert, SendError, Sink};
+use chrono::DateTime;
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use super::{SendError, Sink};
 use crate::config::DeliverySettings;
-use crate::metrics::Metrics;
-use crate::state::{OutboxEntry, StateStore, MAX_REJECTED};
+use crate::model::{Alert, AlertStatus, ErrorKind};
+use crate::telemetry::metrics::Metrics;
+
+/// Rejected alerts kept for inspection.
+pub const MAX_REJECTED: usize = 100;
+
+/// An alert waiting for one sink.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    pub sink: String,
+    pub alert: Alert,
+    pub enqueued_at: DateTime<Utc>,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+}
+
+/// Where the queue lives (the state file, in the daemon): the pending entries in creation
+/// order and the entries sinks refused, kept for inspection. The outbox never touches the
+/// rest of what is stored there.
+pub trait QueueStore: Send + Sync {
+    /// Run `f` on the pending and the rejected entries, under the store's lock.
+    fn update_queue(&self, f: &mut dyn FnMut(&mut Vec<OutboxEntry>, &mut Vec<OutboxEntry>));
+    /// Write what was changed.
+    fn persist(&self) -> BoxFuture<'_, Result<(), String>>;
+}
+
+/// [`QueueStore::update_queue`] with a result.
+fn with_queue<R>(
+    store: &dyn QueueStore,
+    f: impl FnOnce(&mut Vec<OutboxEntry>, &mut Vec<OutboxEntry>) -> R,
+) -> R {
+    let mut f = Some(f);
+    let mut out = None;
+    store.update_queue(&mut |pending, rejected| {
+        if let Some(f) = f.take() {
+            out = Some(f(pending, rejected));
+        }
+    });
+    out.expect("update_queue runs its closure once")
+}
 
 pub struct Outbox {
-    store: Arc<StateStore>,
+    store: Arc<dyn QueueStore>,
     sinks: Vec<Arc<dyn Sink>>,
     wake: HashMap<String, Arc<Notify>>,
     metrics: Metrics,
@@ -40,7 +83,7 @@ pub fn backoff(d: &DeliverySettings, attempts: u32) -> Duration {
 
 impl Outbox {
     pub fn new(
-        store: Arc<StateStore>,
+        store: Arc<dyn QueueStore>,
         sinks: Vec<Arc<dyn Sink>>,
         metrics: Metrics,
         delivery: DeliverySettings,
@@ -59,8 +102,10 @@ impl Outbox {
         // Counters start at 0 for every sink, so `increase()` sees the first failure.
         for s in &o.sinks {
             let n = s.name();
-            for status in ["firing", "resolved"] {
-                o.metrics.alerts_sent_total.with_label_values(&[n, status]);
+            for status in [AlertStatus::Firing, AlertStatus::Resolved] {
+                o.metrics
+                    .alerts_sent_total
+                    .with_label_values(&[n, status.as_str()]);
             }
             o.metrics
                 .alert_delivery_failures_total
@@ -106,19 +151,19 @@ impl Outbox {
 
     /// Pending alerts and the oldest one's age, per sink.
     pub fn update_gauges(&self) {
-        let snap = self.store.snapshot();
         let now = Utc::now();
         for s in &self.sinks {
-            let mine: Vec<&OutboxEntry> =
-                snap.outbox.iter().filter(|e| e.sink == s.name()).collect();
+            let (count, oldest) = with_queue(self.store.as_ref(), |pending, _| {
+                let mine = pending.iter().filter(|e| e.sink == s.name());
+                mine.fold((0usize, 0.0f64), |(n, oldest), e| {
+                    let age = (now - e.enqueued_at).num_milliseconds().max(0) as f64 / 1000.0;
+                    (n + 1, oldest.max(age))
+                })
+            });
             self.metrics
                 .alerts_pending
                 .with_label_values(&[s.name()])
-                .set(mine.len() as i64);
-            let oldest = mine
-                .iter()
-                .map(|e| (now - e.enqueued_at).num_milliseconds().max(0) as f64 / 1000.0)
-                .fold(0.0, f64::max);
+                .set(count as i64);
             self.metrics
                 .alert_oldest_pending_seconds
                 .with_label_values(&[s.name()])
@@ -126,42 +171,50 @@ impl Outbox {
         }
     }
 
-    /// One delivery worker per sink, until `shutdown`.
-    pub fn spawn_workers(
-        self: &Arc<Self>,
-        shutdown: CancellationToken,
-    ) -> Vec<tokio::task::JoinHandle<()>> {
+    /// One delivery worker per sink, until `shutdown`: the futures, for the caller to spawn
+    /// and join.
+    pub fn workers(self: &Arc<Self>, shutdown: CancellationToken) -> Vec<BoxFuture<'static, ()>> {
         self.sinks
             .iter()
             .map(|s| {
                 let me = self.clone();
                 let sink = s.clone();
                 let shutdown = shutdown.clone();
-                tokio::spawn(async move { me.worker(sink, shutdown).await })
+                let worker: BoxFuture<'static, ()> =
+                    Box::pin(async move { me.worker(sink, shutdown).await });
+                worker
             })
             .collect()
     }
 
+    /// [`Outbox::workers`], each spawned.
+    pub fn spawn_workers(
+        self: &Arc<Self>,
+        shutdown: CancellationToken,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        self.workers(shutdown)
+            .into_iter()
+            .map(tokio::spawn)
+            .collect()
+    }
+
     fn head(&self, sink: &str) -> Option<OutboxEntry> {
-        self.store
-            .with(|s| s.outbox.iter().find(|e| e.sink == sink).cloned())
+        with_queue(self.store.as_ref(), |pending, _| {
+            pending.iter().find(|e| e.sink == sink).cloned()
+        })
     }
 
     fn remove(&self, entry: &OutboxEntry) {
         let key = entry.alert.idempotency_key();
-        self.store.with(|s| {
-            s.outbox
-                .retain(|e| !(e.sink == entry.sink && e.alert.idempotency_key() == key));
+        with_queue(self.store.as_ref(), |pending, _| {
+            pending.retain(|e| !(e.sink == entry.sink && e.alert.idempotency_key() == key));
         });
     }
 
     async fn persist(&self) {
-        if let Err(e) = self.store.save().await {
+        if let Err(e) = self.store.persist().await {
             tracing::error!(error = %e, "cannot persist outbox");
-            self.metrics
-                .errors_total
-                .with_label_values(&["state_write"])
-                .inc();
+            self.metrics.error(ErrorKind::StateWrite);
         }
         self.update_gauges();
     }
@@ -213,7 +266,7 @@ impl Outbox {
                     self.remove(&entry);
                     self.metrics
                         .alerts_sent_total
-                        .with_label_values(&[&name, &entry.alert.status])
+                        .with_label_values(&[&name, entry.alert.status.as_str()])
                         .inc();
                 }
                 Err(SendError::Retryable {
@@ -232,9 +285,8 @@ impl Outbox {
                     tracing::warn!(sink = %name, key = %entry.alert.idempotency_key(), attempts, error = %message,
                         retry_in = ?delay, "alert delivery failed; will retry");
                     let key = entry.alert.idempotency_key();
-                    self.store.with(|s| {
-                        if let Some(e) = s
-                            .outbox
+                    with_queue(self.store.as_ref(), |pending, _| {
+                        if let Some(e) = pending
                             .iter_mut()
                             .find(|e| e.sink == name && e.alert.idempotency_key() == key)
                         {
@@ -260,10 +312,10 @@ impl Outbox {
                     let mut kept = entry.clone();
                     kept.attempts += 1;
                     kept.last_error = Some(message);
-                    self.store.with(|s| {
-                        s.rejected.push(kept);
-                        let extra = s.rejected.len().saturating_sub(MAX_REJECTED);
-                        s.rejected.drain(..extra);
+                    with_queue(self.store.as_ref(), |_, rejected| {
+                        rejected.push(kept);
+                        let extra = rejected.len().saturating_sub(MAX_REJECTED);
+                        rejected.drain(..extra);
                     });
                 }
             }

@@ -4,18 +4,19 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{post, Alert, SendError, Sink};
+use super::{post, SendError, Sink};
 use crate::config;
-use crate::report::Status;
+use crate::model::Alert;
+use crate::model::Status;
 use crate::secret::Secret;
 
 pub struct PagerDutySink {
-    cfg: config::PagerDutySink,
+    cfg: config::PagerDutyConfig,
     client: reqwest::Client,
 }
 
 impl PagerDutySink {
-    pub fn new(cfg: config::PagerDutySink, client: reqwest::Client) -> Self {
+    pub fn new(cfg: config::PagerDutyConfig, client: reqwest::Client) -> Self {
         PagerDutySink { cfg, client }
     }
 }
@@ -40,7 +41,7 @@ pub fn event(alert: &Alert, routing_key: &str) -> Value {
         "payload": {
             "summary": summary,
             "source": if alert.arn.is_empty() { &alert.stream } else { &alert.arn },
-            "severity": if alert.test { "info" } else if alert.health == "failing" { "critical" } else { "warning" },
+            "severity": if alert.test { "info" } else if alert.health == crate::model::Health::Failing { "critical" } else { "warning" },
             "timestamp": alert.created_at,
             "component": alert.stream,
             "group": format!("{}/{}", alert.account, alert.region),
@@ -64,6 +65,9 @@ impl Sink for PagerDutySink {
     fn kind(&self) -> &'static str {
         "pagerduty"
     }
+    fn keeps_state(&self) -> bool {
+        true
+    }
     fn accepts(&self, stream: &str) -> bool {
         self.cfg.streams.matches(stream)
     }
@@ -84,13 +88,13 @@ mod tests {
 
     #[test]
     fn trigger_and_resolve() {
-        let mut a = Alert::test(chrono::Utc::now());
+        let mut a = crate::plan::alerts::test_alert(chrono::Utc::now());
         a.incident_id = "inc-9".into();
         let e = event(&a, "KEY");
         assert_eq!(e["event_action"], "trigger");
         assert_eq!(e["dedup_key"], "inc-9");
         assert_eq!(e["payload"]["severity"], "info");
-        a.status = "resolved".into();
+        a.status = crate::model::AlertStatus::Resolved;
         let e = event(&a, "KEY");
         assert_eq!(
             e,

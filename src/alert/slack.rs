@@ -5,9 +5,10 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{post, Alert, SendError, Sink};
+use super::{post, SendError, Sink};
 use crate::config;
-use crate::report::Status;
+use crate::model::Alert;
+use crate::model::Status;
 
 /// Slack's limits: 50 blocks, 3,000 characters per section text, 150 per header.
 const MAX_BLOCKS: usize = 50;
@@ -16,12 +17,12 @@ const MAX_HEADER: usize = 150;
 const MAX_FALLBACK: usize = 3000;
 
 pub struct SlackSink {
-    cfg: config::SlackSink,
+    cfg: config::SlackConfig,
     client: reqwest::Client,
 }
 
 impl SlackSink {
-    pub fn new(cfg: config::SlackSink, client: reqwest::Client) -> Self {
+    pub fn new(cfg: config::SlackConfig, client: reqwest::Client) -> Self {
         SlackSink { cfg, client }
     }
 }
@@ -151,12 +152,11 @@ impl Sink for SlackSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::RootCause;
-    use crate::report::Finding;
+    use crate::model::{Finding, RootCause};
 
     #[test]
     fn stays_within_limits_with_huge_findings() {
-        let mut a = Alert::test(chrono::Utc::now());
+        let mut a = crate::plan::alerts::test_alert(chrono::Utc::now());
         a.test = false;
         a.root_cause = Some(RootCause {
             check: "s3.bucket".into(),
@@ -191,9 +191,9 @@ mod tests {
 
     #[test]
     fn resolved_is_marked() {
-        let mut a = Alert::test(chrono::Utc::now());
+        let mut a = crate::plan::alerts::test_alert(chrono::Utc::now());
         a.test = false;
-        a.status = "resolved".into();
+        a.status = crate::model::AlertStatus::Resolved;
         a.resolved_at = Some(chrono::Utc::now());
         let m = message(&a);
         assert!(m["text"].as_str().unwrap().starts_with("RESOLVED"));

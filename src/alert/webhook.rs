@@ -5,16 +5,17 @@ use async_trait::async_trait;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::{post, Alert, SendError, Sink};
+use super::{post, SendError, Sink};
 use crate::config;
+use crate::model::Alert;
 
 pub struct WebhookSink {
-    cfg: config::WebhookSink,
+    cfg: config::WebhookConfig,
     client: reqwest::Client,
 }
 
 impl WebhookSink {
-    pub fn new(cfg: config::WebhookSink, client: reqwest::Client) -> Self {
+    pub fn new(cfg: config::WebhookConfig, client: reqwest::Client) -> Self {
         WebhookSink { cfg, client }
     }
 }

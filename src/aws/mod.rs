@@ -12,6 +12,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::model::ErrorKind;
+
 /// An AWS call that did not succeed, classified so callers can tell the monitor's own missing
 /// permission from a missing resource or an outage.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
@@ -68,15 +70,15 @@ impl AwsError {
         }
     }
 
-    /// Bounded label for `errors_total{kind}`.
-    pub fn kind(&self) -> &'static str {
+    /// Its kind in `errors_total{kind}`.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            AwsError::AccessDenied { .. } => "aws_access_denied",
-            AwsError::NotFound { .. } => "aws_not_found",
-            AwsError::Throttled { .. } => "aws_throttled",
-            AwsError::Timeout { .. } => "aws_timeout",
-            AwsError::Connection { .. } => "aws_connection",
-            AwsError::Service { .. } => "aws_service",
+            AwsError::AccessDenied { .. } => ErrorKind::AwsAccessDenied,
+            AwsError::NotFound { .. } => ErrorKind::AwsNotFound,
+            AwsError::Throttled { .. } => ErrorKind::AwsThrottled,
+            AwsError::Timeout { .. } => ErrorKind::AwsTimeout,
+            AwsError::Connection { .. } => ErrorKind::AwsConnection,
+            AwsError::Service { .. } => ErrorKind::AwsService,
         }
     }
 }

@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use firehose_sentinel::alert::build_sinks;
 use firehose_sentinel::alert::outbox::Outbox;
-use firehose_sentinel::alert::{build_sinks, Alert};
 use firehose_sentinel::config;
-use firehose_sentinel::metrics::Metrics;
+use firehose_sentinel::model::{Alert, AlertStatus};
+use firehose_sentinel::plan::alerts::test_alert;
 use firehose_sentinel::state::StateStore;
+use firehose_sentinel::telemetry::metrics::Metrics;
 use hmac::Mac;
 use tokio_util::sync::CancellationToken;
 
@@ -23,12 +25,12 @@ fn sink_settings(dir: &std::path::Path, sinks: &str) -> config::Settings {
     config::load_from_str(&text, &dir.join("c.toml"), &Default::default()).unwrap()
 }
 
-fn alert(incident: &str, seq: u32, status: &str) -> Alert {
-    let mut a = Alert::test(Utc::now());
+fn alert(incident: &str, seq: u32, status: AlertStatus) -> Alert {
+    let mut a = test_alert(Utc::now());
     a.test = false;
     a.incident_id = incident.into();
     a.sequence = seq;
-    a.status = status.into();
+    a.status = status;
     a.stream = "s".into();
     a
 }
@@ -89,7 +91,7 @@ async fn retries_after_500s_with_the_same_idempotency_key() {
         stop,
         workers,
     } = running(&s);
-    enqueue(&outbox, &store, &alert("inc-a", 1, "firing")).await;
+    enqueue(&outbox, &store, &alert("inc-a", 1, AlertStatus::Firing)).await;
     let got = rx.wait_for(15, |g| !g.is_empty()).await;
     assert_eq!(got.len(), 1, "delivered exactly once after recovery");
     let all = rx.all();
@@ -137,8 +139,8 @@ async fn signature_is_verified_by_the_receiver_and_4xx_is_permanent() {
         stop,
         workers,
     } = running(&s);
-    enqueue(&outbox, &store, &alert("inc-b", 1, "firing")).await;
-    enqueue(&outbox, &store, &alert("inc-b", 2, "resolved")).await;
+    enqueue(&outbox, &store, &alert("inc-b", 1, AlertStatus::Firing)).await;
+    enqueue(&outbox, &store, &alert("inc-b", 2, AlertStatus::Resolved)).await;
     let got = rx.wait_for(10, |g| !g.is_empty()).await;
     // The first was refused (400: permanent, not retried); the second went through.
     assert_eq!(got.len(), 1);

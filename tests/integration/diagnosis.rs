@@ -10,12 +10,12 @@ use aws_sdk_firehose::types::*;
 use chrono::Utc;
 use firehose_sentinel::aws::sdk::ClientFactory;
 use firehose_sentinel::aws::FirehoseApi;
-use firehose_sentinel::checks::Checks;
 use firehose_sentinel::config::{self, DiagnosisSettings};
-use firehose_sentinel::diagnosis::Diagnosis;
-use firehose_sentinel::metrics::Metrics;
-use firehose_sentinel::poller::Window;
-use firehose_sentinel::report::Status;
+use firehose_sentinel::diagnose::checks::Checks;
+use firehose_sentinel::diagnose::Diagnosis;
+use firehose_sentinel::model::Status;
+use firehose_sentinel::model::Window;
+use firehose_sentinel::telemetry::metrics::Metrics;
 use serde_json::json;
 
 use crate::harness::*;
@@ -741,11 +741,11 @@ async fn every_aws_call_is_covered_by_the_iam_policy() {
     let factory = ClientFactory::new(aws_settings(), metrics.clone());
     let clients = factory.clients(&factory.default_key()).await;
     clients.list_delivery_streams().await.unwrap();
-    let targets = [firehose_sentinel::poller::Target {
+    let targets = [firehose_sentinel::poll::Target {
         name: fx.name.clone(),
         has_lambda: true,
     }];
-    firehose_sentinel::poller::poll(
+    firehose_sentinel::poll::poll(
         clients.as_ref(),
         &targets,
         Window::aligned(Utc::now(), 60, 0, 10),

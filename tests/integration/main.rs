@@ -490,7 +490,7 @@ async fn polls_1200_streams_with_ceil_queries_over_500_calls() {
     // A 500-query request to the emulator can take seconds while the rest of the suite
     // loads it; a timeout-and-retry would count as another attempt.
     s.aws.timeout = Duration::from_secs(120);
-    let metrics = firehose_sentinel::metrics::Metrics::new();
+    let metrics = firehose_sentinel::telemetry::metrics::Metrics::new();
     let factory = firehose_sentinel::aws::sdk::ClientFactory::new(s.aws.clone(), metrics.clone());
     let real = factory.clients(&factory.default_key()).await;
     let api = std::sync::Arc::new(ScriptedFirehose {
@@ -503,7 +503,7 @@ async fn polls_1200_streams_with_ceil_queries_over_500_calls() {
         s,
         metrics,
         api,
-        std::sync::Arc::new(firehose_sentinel::diagnosis::NoDiagnosis),
+        std::sync::Arc::new(firehose_sentinel::diagnose::NoDiagnosis),
     )
     .await
     .unwrap();
@@ -570,7 +570,7 @@ async fn a_failing_stream_that_cannot_be_described_still_alerts() {
     let rx = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     let s = settings(dir.path(), &format!("names = [\"{name}\"]"), &webhook(&rx));
-    let metrics = firehose_sentinel::metrics::Metrics::new();
+    let metrics = firehose_sentinel::telemetry::metrics::Metrics::new();
     let factory = firehose_sentinel::aws::sdk::ClientFactory::new(s.aws.clone(), metrics.clone());
     let real = factory.clients(&factory.default_key()).await;
     let d = daemon::start_with(
@@ -581,7 +581,7 @@ async fn a_failing_stream_that_cannot_be_described_still_alerts() {
             names: vec![],
             describe: denied,
         }),
-        std::sync::Arc::new(firehose_sentinel::diagnosis::NoDiagnosis),
+        std::sync::Arc::new(firehose_sentinel::diagnose::NoDiagnosis),
     )
     .await
     .unwrap();

@@ -260,7 +260,7 @@ fn grafana_queries_name_exported_metrics() {
     }
     walk(&dash, &mut exprs);
     assert!(exprs.len() >= 8, "only {} queries", exprs.len());
-    let m = firehose_sentinel::metrics::Metrics::new();
+    let m = firehose_sentinel::telemetry::metrics::Metrics::new();
     let names = m.names();
     let mut used = 0;
     for e in &exprs {

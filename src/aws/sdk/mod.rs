@@ -31,7 +31,7 @@ use super::{
     StreamDescription, StreamSse,
 };
 use crate::config::AwsSettings;
-use crate::metrics::Metrics;
+use crate::telemetry::metrics::Metrics;
 
 /// Which credentials and region a set of clients serves. More accounts or regions are more
 /// keys; the poller and the checks never build clients themselves.

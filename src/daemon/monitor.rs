@@ -1,0 +1,382 @@
+//! The monitor: the I/O shell around the pure pipeline. One cycle refreshes the inventory,
+//! polls CloudWatch, assesses each stream, runs the diagnoses the plan asks for, carries out
+//! each stream's [`Plan`] (commit, save, queue, log) and publishes the report and the series.
+//!
+//! Decisions are taken in `detect` and `plan`; this file only reads, stores and sends.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::publish::StreamSeries;
+use crate::alert::alertmanager::OpenAlerts;
+use crate::alert::outbox::{Outbox, OutboxEntry};
+use crate::alert::Sink;
+use crate::aws::{FirehoseApi, MetricsApi};
+use crate::config::Settings;
+use crate::detect::{self, Assessment};
+use crate::diagnose::{checks, Diagnose};
+use crate::model::{ErrorKind, StreamMetrics, Window};
+use crate::plan::{self, Diagnosed, Plan, StreamCycle};
+use crate::poll::inventory::{self, Entry, Inventory};
+use crate::poll::{self as poller};
+use crate::report::{Report, StreamReport};
+use crate::state::StateStore;
+use crate::telemetry::metrics::Metrics;
+
+/// The AWS reads a cycle needs, so tests can substitute them.
+pub trait CycleApi: FirehoseApi + MetricsApi {}
+impl<T: FirehoseApi + MetricsApi> CycleApi for T {}
+
+/// What the HTTP server shows: the last report, and whether a cycle has reached AWS.
+#[derive(Clone)]
+pub struct Published {
+    pub report: Arc<RwLock<Report>>,
+    pub ready: Arc<AtomicBool>,
+}
+
+/// When the inventory was last refreshed, and whether that refresh reached AWS.
+#[derive(Default)]
+struct Refreshed {
+    at: Option<Instant>,
+    reached_aws: bool,
+}
+
+/// Everything one cycle works with.
+pub struct Monitor {
+    pub settings: Settings,
+    pub metrics: Metrics,
+    pub store: Arc<StateStore>,
+    pub outbox: Arc<Outbox>,
+    pub published: Published,
+    inventory: Inventory,
+    api: Arc<dyn CycleApi>,
+    diagnoser: Arc<dyn Diagnose>,
+    /// A cycle is running: a tick now is skipped.
+    polling: AtomicBool,
+    refreshed: Mutex<Refreshed>,
+    /// The newest diagnosis of each stream with an open incident.
+    diagnoses: Mutex<HashMap<String, Diagnosed>>,
+    series: StreamSeries,
+}
+
+impl Monitor {
+    /// Open the state file and build the outbox over `sinks`.
+    pub fn new(
+        settings: Settings,
+        metrics: Metrics,
+        api: Arc<dyn CycleApi>,
+        diagnoser: Arc<dyn Diagnose>,
+        sinks: Vec<Arc<dyn Sink>>,
+    ) -> Arc<Monitor> {
+        let (store, warning) = StateStore::open(&settings.state.path);
+        if let Some(w) = warning {
+            tracing::error!("{w}");
+            metrics.error(ErrorKind::StateCorrupt);
+        }
+        let store = Arc::new(store);
+        let outbox = Outbox::new(
+            store.clone(),
+            sinks,
+            metrics.clone(),
+            settings.delivery.clone(),
+        );
+        let open = store.snapshot().incidents.len();
+        if open > 0 {
+            tracing::info!(open, "restored open incidents from the state file");
+        }
+        Arc::new(Monitor {
+            settings,
+            metrics,
+            store,
+            outbox,
+            published: Published {
+                report: Arc::new(RwLock::new(Report::empty())),
+                ready: Arc::new(AtomicBool::new(false)),
+            },
+            inventory: Inventory::new(),
+            api,
+            diagnoser,
+            polling: AtomicBool::new(false),
+            refreshed: Mutex::new(Refreshed::default()),
+            diagnoses: Mutex::new(HashMap::new()),
+            series: StreamSeries::default(),
+        })
+    }
+
+    /// The firing alerts of the open incidents, read from the state when called (for the
+    /// Alertmanager re-send loop, which never holds the store).
+    pub fn open_alerts(&self) -> OpenAlerts {
+        let store = self.store.clone();
+        Arc::new(move || {
+            store.with(|s| {
+                s.incidents
+                    .values()
+                    .filter_map(|i| i.last_firing.as_ref().map(|f| f.to_alert()))
+                    .collect()
+            })
+        })
+    }
+
+    /// A scheduler tick: run a cycle unless one is still running (then count a skip).
+    pub async fn tick(self: &Arc<Self>, shutdown: &CancellationToken) {
+        if self.polling.swap(true, Ordering::SeqCst) {
+            self.metrics.polls_skipped_total.inc();
+            tracing::warn!("previous poll still running; this tick is skipped");
+            return;
+        }
+        tokio::select! {
+            _ = self.cycle(Utc::now()) => {}
+            _ = shutdown.cancelled() => tracing::info!("poll abandoned for shutdown"),
+        }
+        self.polling.store(false, Ordering::SeqCst);
+    }
+
+    /// Refresh the inventory when `streams.refresh` has passed since the last one, or now.
+    pub async fn refresh_inventory(&self, force: bool) {
+        let due = {
+            let r = self.refreshed.lock().unwrap_or_else(|p| p.into_inner());
+            force
+                || r.at
+                    .is_none_or(|t| t.elapsed() >= self.settings.streams.refresh)
+        };
+        if !due {
+            return;
+        }
+        let listed = self
+            .inventory
+            .refresh(self.api.as_ref(), &self.settings.streams)
+            .await;
+        if let Err(e) = &listed {
+            self.metrics.error(e.kind());
+        }
+        let entries = self.inventory.entries();
+        self.warn_short_window(&entries);
+        let mut r = self.refreshed.lock().unwrap_or_else(|p| p.into_inner());
+        r.reached_aws = listed.is_ok() && inventory::reached_aws(&entries);
+        r.at = Some(Instant::now());
+    }
+
+    fn warn_short_window(&self, entries: &BTreeMap<String, Entry>) {
+        let s = &self.settings;
+        for (name, e) in entries {
+            if let Some(d) = e.description() {
+                let grace = d.buffering_interval()
+                    + s.detection.failing_after_periods * s.schedule.period_seconds;
+                if u64::from(grace) >= s.window().as_secs() {
+                    tracing::warn!(stream = %name, buffering_interval = d.buffering_interval(), window_seconds = s.window().as_secs(),
+                        "the window is shorter than the buffering interval plus failing_after_periods: this stream's stalls are detected through DataFreshness only");
+                }
+            }
+        }
+    }
+
+    /// One poll cycle at `now`.
+    pub async fn cycle(&self, now: DateTime<Utc>) {
+        let started = Instant::now();
+        self.refresh_inventory(false).await;
+        let entries = self.inventory.entries();
+        let s = &self.settings.schedule;
+        let window = Window::aligned(now, s.period_seconds, s.delay_seconds, s.lookback_periods);
+
+        let targets = inventory::targets(&entries);
+        let polled = poller::poll(self.api.as_ref(), &targets, window, &self.metrics).await;
+        if !polled.complete() {
+            self.metrics.polls_failed_total.inc();
+        }
+        let by_name = polled.by_name(&targets);
+
+        // Streams are advanced concurrently (diagnosis is the slow part), in a bounded number,
+        // and reported in inventory order.
+        // (Owned entries: a borrowed iterator here makes the cycle's future not `Send` for
+        // every lifetime, which `tokio::spawn` needs.)
+        let reports: Vec<StreamReport> = futures::stream::iter(entries.clone())
+            .map(|(name, entry)| {
+                let by_name = &by_name;
+                async move {
+                    let (name, entry) = (&name, &entry);
+                    let (assessment, sm) = detect::assess_entry(
+                        entry,
+                        by_name.get(name),
+                        &window,
+                        &self.settings.detection,
+                    );
+                    let report = self
+                        .stream(name, entry, &assessment, sm.as_ref(), window, now)
+                        .await;
+                    self.series
+                        .publish(&self.metrics, &report, &assessment, sm.as_ref());
+                    report
+                }
+            })
+            .buffered(self.settings.diagnosis.concurrency.max(1))
+            .collect()
+            .await;
+        self.close_gone(&entries, now).await;
+        self.series.unpublish_gone(&self.metrics, &reports);
+        self.metrics.streams_monitored.set(reports.len() as i64);
+        if let Ok(mut st) = self.published.report.write() {
+            *st = Report::new(now, reports);
+        }
+        self.save().await;
+        self.outbox.update_gauges();
+        let elapsed = started.elapsed();
+        self.metrics
+            .poll_duration_seconds
+            .observe(elapsed.as_secs_f64());
+        // Successful: every GetMetricData call succeeded and AWS was reached at all.
+        let reached = self
+            .refreshed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .reached_aws;
+        let successful = polled.complete() && reached;
+        if successful {
+            self.metrics
+                .last_successful_poll_timestamp_seconds
+                .set(Utc::now().timestamp_millis() as f64 / 1000.0);
+            self.published.ready.store(true, Ordering::SeqCst);
+        }
+        tracing::info!(
+            streams = entries.len(),
+            get_metric_data_calls = polled.calls,
+            queries = polled.queries,
+            complete = successful,
+            elapsed_ms = elapsed.as_millis() as u64,
+            "poll finished"
+        );
+    }
+
+    /// One stream: diagnose when the plan wants it, plan, carry out the plan.
+    async fn stream(
+        &self,
+        name: &str,
+        entry: &Entry,
+        a: &Assessment,
+        sm: Option<&StreamMetrics>,
+        window: Window,
+        now: DateTime<Utc>,
+    ) -> StreamReport {
+        let desc = entry.description();
+        let stored = self.store.with(|s| s.incidents.get(name).cloned());
+        let remembered = self.diagnoses().get(name).cloned();
+        let cfg = &self.settings.detection;
+        let fresh = if plan::wants_diagnosis(stored.as_ref(), a, remembered.is_some(), now, cfg) {
+            let t0 = Instant::now();
+            // Without a description the diagnosis says so (incomplete), and the firing alert
+            // goes out after its wait with what is known.
+            let diagnosis = match desc {
+                Some(d) => self.diagnoser.diagnose(d, window, now).await,
+                None => checks::missing_stream(name, entry),
+            };
+            self.metrics
+                .diagnosis_duration_seconds
+                .observe(t0.elapsed().as_secs_f64());
+            Some(Diagnosed { at: now, diagnosis })
+        } else {
+            None
+        };
+        let p = plan::advance(
+            &StreamCycle {
+                name,
+                description: desc,
+                assessment: a,
+                metrics: sm,
+                stored: stored.as_ref(),
+                fresh: fresh.as_ref(),
+                remembered: remembered.as_ref(),
+            },
+            now,
+            cfg,
+        );
+        if p.opened {
+            tracing::warn!(stream = name, health = %a.health, reason = %a.reason, "incident opened");
+        }
+        if let Some(d) = fresh {
+            self.diagnoses().insert(name.to_string(), d);
+        }
+        self.carry_out(name, &p, now).await;
+        if p.closed {
+            tracing::info!(stream = name, "incident resolved");
+            self.diagnoses().remove(name);
+        }
+        p.report
+    }
+
+    /// Commit the plan's incident and its alerts in one step, then write the state file, then
+    /// wake the sink workers.
+    async fn carry_out(&self, name: &str, p: &Plan, now: DateTime<Utc>) {
+        if !p.changed {
+            return;
+        }
+        let entries: Vec<OutboxEntry> = p
+            .alerts
+            .iter()
+            .flat_map(|al| self.outbox.entries_for(al, now))
+            .collect();
+        self.store.with(|s| {
+            match &p.incident {
+                Some(inc) => {
+                    s.incidents.insert(name.to_string(), inc.clone());
+                }
+                None => {
+                    s.incidents.remove(name);
+                }
+            }
+            s.outbox.extend(entries);
+        });
+        if p.alerts.is_empty() {
+            return;
+        }
+        self.save().await;
+        for al in &p.alerts {
+            tracing::warn!(stream = name, status = %al.status, key = %al.idempotency_key(),
+                reason = %al.reason, root_cause = ?al.root_cause.as_ref().map(|r| &r.check), "alert queued");
+        }
+        self.outbox.wake_all();
+    }
+
+    /// Resolve the incidents of streams that were deleted or are no longer selected.
+    async fn close_gone(&self, entries: &BTreeMap<String, Entry>, now: DateTime<Utc>) {
+        let gone = self
+            .store
+            .with(|s| plan::close_gone(&s.incidents, entries, now));
+        if gone.is_empty() {
+            return;
+        }
+        let mut queued = Vec::new();
+        for g in &gone {
+            match &g.alert {
+                Some(a) => queued.extend(self.outbox.entries_for(a, now)),
+                None => {
+                    tracing::info!(stream = %g.stream, "incident dropped before its first alert: the stream is gone")
+                }
+            }
+            tracing::warn!(stream = %g.stream, "incident closed: the stream is gone");
+        }
+        self.store.with(|s| {
+            for g in &gone {
+                s.incidents.remove(&g.stream);
+            }
+            s.outbox.extend(queued);
+        });
+        self.save().await;
+        self.outbox.wake_all();
+    }
+
+    async fn save(&self) {
+        if let Err(e) = self.store.save().await {
+            tracing::error!(error = %e, "cannot write state file");
+            self.metrics.error(ErrorKind::StateWrite);
+        }
+    }
+
+    fn diagnoses(&self) -> std::sync::MutexGuard<'_, HashMap<String, Diagnosed>> {
+        self.diagnoses.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -1,0 +1,29 @@
+//! `iam.lambda`: the delivery role may invoke the processor and read its configuration.
+
+use super::ctx::{firehose_context, identity_finding, skip, Ctx};
+use crate::model::Finding;
+
+pub const ID: &str = "iam.lambda";
+pub const PERMISSIONS: &[&str] = super::ctx::ROLE_POLICY_READS;
+
+pub async fn run(cx: &Ctx<'_>) -> Finding {
+    let Some(d) = cx.s3() else {
+        return skip(ID, "the destination is not S3");
+    };
+    let Some(arn) = d.lambda_arn.as_deref() else {
+        return skip(ID, "no Lambda processor is configured");
+    };
+    let pairs = [
+        ("lambda:InvokeFunction", arn.to_string()),
+        ("lambda:GetFunctionConfiguration", arn.to_string()),
+    ];
+    identity_finding(
+        cx,
+        ID,
+        &d.role_arn,
+        &pairs,
+        &firehose_context(cx),
+        &format!("lambda:InvokeFunction and lambda:GetFunctionConfiguration on {arn}"),
+    )
+    .await
+}

@@ -1,0 +1,185 @@
+//! `GET /`: a small server-rendered status page (every stream with its health, open incidents
+//! with their root cause and fix, the time of the last poll). It refreshes itself every 30 s;
+//! no JavaScript, no external assets. Pure rendering of a [`Report`].
+
+use crate::model::Health;
+use crate::model::Status;
+use crate::report::Report;
+
+/// HTML-escape text.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn badge(h: Health) -> &'static str {
+    match h {
+        Health::Failing | Health::Stalled => "bad",
+        Health::Degraded => "warn",
+        Health::Healthy => "ok",
+        Health::Idle | Health::Unknown => "dim",
+    }
+}
+
+const STYLE: &str = "body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#1d2330;background:#f6f7f9}\
+h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}.meta{color:#5b6473;margin-bottom:16px}\
+table{border-collapse:collapse;width:100%;background:#fff;box-shadow:0 1px 2px #0001}th,td{text-align:left;padding:8px 10px;border-bottom:1px solid #e6e8ec;vertical-align:top}\
+th{background:#eef0f4;font-weight:600}.b{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:600;font-size:12px}\
+.ok{background:#d9f2e1;color:#17613a}.bad{background:#fbdada;color:#9b1c1c}.warn{background:#fdf0c9;color:#7a5300}.dim{background:#e6e8ec;color:#4a5261}\
+.card{background:#fff;border-left:4px solid #d33;padding:12px 16px;margin:12px 0;box-shadow:0 1px 2px #0001}\
+pre{background:#f1f3f6;padding:10px;overflow:auto;white-space:pre-wrap;font-size:12px}code{font-size:12px}";
+
+/// The page for `report`.
+pub fn render(report: &Report, last_successful_poll: Option<f64>) -> String {
+    let mut h = String::new();
+    h.push_str("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">");
+    h.push_str("<meta http-equiv=\"refresh\" content=\"30\"><meta name=\"viewport\" content=\"width=device-width\">");
+    h.push_str("<title>firehose-sentinel</title><style>");
+    h.push_str(STYLE);
+    h.push_str("</style></head><body>");
+    let failing = report
+        .streams
+        .iter()
+        .filter(|s| s.health.is_incident())
+        .count();
+    h.push_str(&format!(
+        "<h1>firehose-sentinel</h1><div class=\"meta\">{} streams, {} failing or stalled · last poll {} · last successful poll {} · refreshes every 30 s · <a href=\"/api/v1/status\">JSON</a> · <a href=\"/metrics\">metrics</a></div>",
+        report.streams.len(),
+        failing,
+        esc(&report.generated_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+        last_successful_poll
+            .filter(|t| *t > 0.0)
+            .and_then(|t| chrono::DateTime::from_timestamp(t as i64, 0))
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_else(|| "never".into())
+    ));
+
+    let open: Vec<_> = report
+        .streams
+        .iter()
+        .filter(|s| s.incident.is_some())
+        .collect();
+    h.push_str(&format!("<h2>Open incidents ({})</h2>", open.len()));
+    if open.is_empty() {
+        h.push_str("<p>None.</p>");
+    }
+    for s in open {
+        let inc = s
+            .incident
+            .as_ref()
+            .map(|i| (i.id.clone(), i.started_at))
+            .unwrap_or_default();
+        h.push_str(&format!(
+            "<div class=\"card\" id=\"incident-{}\"><strong>{}</strong> <span class=\"b {}\">{}</span> since {} <code>{}</code>",
+            esc(&s.stream),
+            esc(&s.stream),
+            badge(s.health),
+            s.health,
+            esc(&inc.1.format("%Y-%m-%d %H:%M UTC").to_string()),
+            esc(&inc.0)
+        ));
+        let rc = s
+            .root_cause
+            .as_deref()
+            .and_then(|id| s.findings.iter().find(|f| f.check == id));
+        match rc {
+            Some(f) => h.push_str(&format!(
+                "<p><b>Root cause</b> <code>{}</code>: {}</p><p><b>Fix</b></p><pre>{}</pre>",
+                esc(&f.check),
+                esc(&f.summary),
+                esc(&f.remediation)
+            )),
+            None => h.push_str("<p><b>Root cause</b>: not determined yet</p>"),
+        }
+        let others: Vec<_> = s
+            .findings
+            .iter()
+            .filter(|f| {
+                matches!(f.status, Status::Fail | Status::Warn)
+                    && Some(f.check.as_str()) != s.root_cause.as_deref()
+            })
+            .collect();
+        if !others.is_empty() {
+            h.push_str("<ul>");
+            for f in others {
+                h.push_str(&format!(
+                    "<li>{} <code>{}</code>: {}</li>",
+                    f.status.as_str(),
+                    esc(&f.check),
+                    esc(&f.summary)
+                ));
+            }
+            h.push_str("</ul>");
+        }
+        h.push_str("</div>");
+    }
+
+    h.push_str("<h2>Streams</h2><table><thead><tr><th>Stream</th><th>Health</th><th>Why</th><th>Root cause</th><th>Account / region</th></tr></thead><tbody>");
+    for s in &report.streams {
+        h.push_str(&format!(
+            "<tr><td>{}</td><td><span class=\"b {}\">{}</span></td><td>{}</td><td>{}</td><td>{} / {}</td></tr>",
+            esc(&s.stream),
+            badge(s.health),
+            s.health,
+            esc(&s.reason),
+            s.root_cause.as_deref().map(|r| format!("<code>{}</code>", esc(r))).unwrap_or_else(|| "–".into()),
+            esc(&s.account),
+            esc(&s.region)
+        ));
+    }
+    h.push_str("</tbody></table></body></html>\n");
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Finding;
+    use crate::report::{IncidentSummary, StreamReport};
+
+    #[test]
+    fn escapes_and_shows_the_root_cause() {
+        let s = StreamReport {
+            stream: "orders<script>".into(),
+            arn: String::new(),
+            account: "1".into(),
+            region: "r".into(),
+            health: Health::Failing,
+            reason: "x".into(),
+            metrics: Default::default(),
+            root_cause: Some("s3.bucket".into()),
+            findings: vec![Finding {
+                check: "s3.bucket".into(),
+                status: Status::Fail,
+                summary: "bucket gone".into(),
+                evidence: serde_json::Value::Null,
+                remediation: "create <it>".into(),
+            }],
+            incident: Some(IncidentSummary {
+                id: "inc-1".into(),
+                started_at: chrono::Utc::now(),
+                alerts_sent: 1,
+            }),
+            diagnosed_at: None,
+        };
+        let html = render(&Report::new(chrono::Utc::now(), vec![s]), None);
+        assert!(html.contains("orders&lt;script&gt;"));
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("bucket gone") && html.contains("create &lt;it&gt;"));
+        assert!(html.contains("http-equiv=\"refresh\""));
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "no external assets"
+        );
+    }
+}

@@ -1,0 +1,189 @@
+//! The alert payload: identical for every sink, and what the state file keeps of it.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Finding, Health, Point, Status};
+
+pub const ALERT_SCHEMA: &str = "firehose-sentinel/alert/v1";
+
+/// `firing` or `resolved`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    Firing,
+    Resolved,
+}
+
+impl AlertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Firing => "firing",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+}
+
+impl std::fmt::Display for AlertStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an alert is emitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertReason {
+    Opened,
+    RootCauseChanged,
+    Renotify,
+    Resolved,
+    /// The stream was deleted or is no longer watched: its incident is closed.
+    StreamGone,
+    /// `firehose-sentinel test-alert`.
+    Test,
+}
+
+impl AlertReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertReason::Opened => "opened",
+            AlertReason::RootCauseChanged => "root_cause_changed",
+            AlertReason::Renotify => "renotify",
+            AlertReason::Resolved => "resolved",
+            AlertReason::StreamGone => "stream_gone",
+            AlertReason::Test => "test",
+        }
+    }
+}
+
+impl std::fmt::Display for AlertReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Root cause as carried in an alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RootCause {
+    pub check: String,
+    pub summary: String,
+    pub remediation: String,
+}
+
+/// One alert, identical for every sink.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub schema: String,
+    pub status: AlertStatus,
+    pub incident_id: String,
+    /// Counts the alerts of the incident: 1 is the first firing.
+    pub sequence: u32,
+    pub stream: String,
+    pub arn: String,
+    pub account: String,
+    pub region: String,
+    pub health: Health,
+    pub started_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub summary: String,
+    pub root_cause: Option<RootCause>,
+    pub findings: Vec<Finding>,
+    pub metrics: BTreeMap<String, Vec<Point>>,
+    pub test: bool,
+    pub reason: AlertReason,
+    /// With `root_cause_changed`: the root cause sent before (`None`: it was unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_root_cause: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Alert {
+    /// `INCIDENT_ID:SEQUENCE`: the same for every sink and every retry.
+    pub fn idempotency_key(&self) -> String {
+        format!("{}:{}", self.incident_id, self.sequence)
+    }
+
+    pub fn is_firing(&self) -> bool {
+        self.status == AlertStatus::Firing
+    }
+}
+
+/// What an incident keeps of its last firing alert: the alert without its datapoints and
+/// without the findings that did not fail. Alertmanager is re-sent it while the incident is
+/// open, and a stream that disappears is resolved from it.
+///
+/// Reads the `last_firing` of older state files, which held the whole alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FiringSnapshot {
+    pub incident_id: String,
+    pub sequence: u32,
+    pub stream: String,
+    pub arn: String,
+    pub account: String,
+    pub region: String,
+    pub health: Health,
+    pub started_at: DateTime<Utc>,
+    pub summary: String,
+    pub root_cause: Option<RootCause>,
+    /// Only the findings that failed.
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+    pub reason: AlertReason,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_root_cause: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl FiringSnapshot {
+    pub fn of(alert: &Alert) -> FiringSnapshot {
+        FiringSnapshot {
+            incident_id: alert.incident_id.clone(),
+            sequence: alert.sequence,
+            stream: alert.stream.clone(),
+            arn: alert.arn.clone(),
+            account: alert.account.clone(),
+            region: alert.region.clone(),
+            health: alert.health,
+            started_at: alert.started_at,
+            summary: alert.summary.clone(),
+            root_cause: alert.root_cause.clone(),
+            findings: alert
+                .findings
+                .iter()
+                .filter(|f| f.status == Status::Fail)
+                .cloned()
+                .collect(),
+            reason: alert.reason,
+            previous_root_cause: alert.previous_root_cause.clone(),
+            created_at: alert.created_at,
+        }
+    }
+
+    /// The firing alert again (without datapoints).
+    pub fn to_alert(&self) -> Alert {
+        Alert {
+            schema: ALERT_SCHEMA.into(),
+            status: AlertStatus::Firing,
+            incident_id: self.incident_id.clone(),
+            sequence: self.sequence,
+            stream: self.stream.clone(),
+            arn: self.arn.clone(),
+            account: self.account.clone(),
+            region: self.region.clone(),
+            health: self.health,
+            started_at: self.started_at,
+            resolved_at: None,
+            summary: self.summary.clone(),
+            root_cause: self.root_cause.clone(),
+            findings: self.findings.clone(),
+            metrics: BTreeMap::new(),
+            test: false,
+            reason: self.reason,
+            previous_root_cause: self.previous_root_cause.clone(),
+            created_at: self.created_at,
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The shared vocabulary of the pipeline: the polled window and its datapoints, stream health,
+//! check findings, the alert payload and the error kinds the daemon counts.
+//!
+//! A leaf: it imports nothing else of the crate, so every layer (poll, detect, plan, diagnose,
+//! alert, http) can use these types without depending on each other. Plain data and the small
+//! pure methods on it; no I/O, no clock.
+
+mod alert;
+mod error;
+mod finding;
+mod health;
+mod series;
+
+pub use alert::{Alert, AlertReason, AlertStatus, FiringSnapshot, RootCause, ALERT_SCHEMA};
+pub use error::ErrorKind;
+pub use finding::{Finding, Status};
+pub use health::Health;
+pub use series::{MetricKind, Point, StreamMetrics, Window};

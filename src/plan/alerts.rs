@@ -1,0 +1,174 @@
+//! The one alert builder: every alert the sentinel sends is made here, from an incident and
+//! what the cycle knows (the lifecycle's [`Emit`], a stream that is gone, or `test-alert`).
+//!
+//! Pure: time is passed in. Sinks only format what is built here.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::incident::{Emit, Incident};
+use crate::aws::StreamDescription;
+use crate::detect::Assessment;
+use crate::diagnose::Diagnosis;
+use crate::model::{
+    Alert, AlertReason, AlertStatus, Finding, Health, RootCause, StreamMetrics, ALERT_SCHEMA,
+};
+
+/// What a cycle knows of one stream, for its alerts.
+pub struct StreamFacts<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a StreamDescription>,
+    pub assessment: &'a Assessment,
+    pub metrics: Option<&'a StreamMetrics>,
+    /// The newest diagnosis of the stream (empty when there is none).
+    pub diagnosis: &'a Diagnosis,
+}
+
+/// The alert for one emit of the incident lifecycle. `previous_root_cause` is the root cause
+/// the incident had before this cycle (named by a `root_cause_changed` alert).
+pub fn for_emit(
+    inc: &Incident,
+    e: &Emit,
+    facts: &StreamFacts<'_>,
+    previous_root_cause: Option<String>,
+    now: DateTime<Utc>,
+) -> Alert {
+    let firing = e.status == AlertStatus::Firing;
+    let name = facts.name;
+    let d = facts.diagnosis;
+    let diagnosed = d.root_finding().map(|f| RootCause {
+        check: f.check.clone(),
+        summary: f.summary.clone(),
+        remediation: f.remediation.clone(),
+    });
+    // A resolved alert names the root cause the incident was last sent with, so receivers
+    // (and Alertmanager's labels) match it to its firing alert.
+    let root = if firing {
+        diagnosed
+    } else {
+        inc.last_firing
+            .as_ref()
+            .and_then(|f| f.root_cause.clone())
+            .or(diagnosed)
+    };
+    let summary = if firing {
+        let mut s = format!(
+            "{name}: delivery to S3 is {}: {}",
+            inc.health, facts.assessment.reason
+        );
+        if let Some(rc) = &root {
+            s.push_str(&format!(". Root cause ({}): {}", rc.check, rc.summary));
+        }
+        s
+    } else {
+        let mins = (now - inc.started_at).num_minutes();
+        format!("{name}: delivery to S3 recovered after {mins} min")
+    };
+    let findings: Vec<Finding> = if firing {
+        d.findings.clone()
+    } else {
+        Vec::new()
+    };
+    let desc = facts.description;
+    Alert {
+        schema: ALERT_SCHEMA.into(),
+        status: e.status,
+        incident_id: inc.id.clone(),
+        sequence: e.seq,
+        stream: name.to_string(),
+        arn: desc.map(|d| d.arn.clone()).unwrap_or_default(),
+        account: desc.map(|d| d.account()).unwrap_or_default(),
+        region: desc.map(|d| d.region()).unwrap_or_default(),
+        health: if firing {
+            inc.health
+        } else {
+            facts.assessment.health
+        },
+        started_at: inc.started_at,
+        resolved_at: if firing { None } else { Some(now) },
+        summary,
+        root_cause: root,
+        findings,
+        metrics: facts
+            .metrics
+            .map(StreamMetrics::to_points)
+            .unwrap_or_default(),
+        test: false,
+        reason: e.reason,
+        previous_root_cause: if e.reason == AlertReason::RootCauseChanged {
+            previous_root_cause
+        } else {
+            None
+        },
+        created_at: now,
+    }
+}
+
+/// Why a watched stream's incident is closed without recovering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gone {
+    /// `DescribeDeliveryStream` says the stream does not exist.
+    Deleted,
+    /// The stream is no longer selected by the configuration.
+    Unwatched,
+}
+
+/// The resolved alert of an incident whose stream is gone, with the next sequence number;
+/// `None` when the incident never sent its firing alert (nothing to resolve).
+pub fn stream_gone(inc: &Incident, why: Gone, now: DateTime<Utc>) -> Option<Alert> {
+    let snapshot = inc.last_firing.as_ref().filter(|_| inc.firing_sent)?;
+    let mut a = snapshot.to_alert();
+    a.status = AlertStatus::Resolved;
+    a.sequence = inc.seq + 1;
+    a.resolved_at = Some(now);
+    a.created_at = now;
+    a.reason = AlertReason::StreamGone;
+    a.findings.clear();
+    a.summary = match why {
+        Gone::Deleted => format!(
+            "{}: the delivery stream was deleted; closing its incident",
+            inc.stream
+        ),
+        Gone::Unwatched => format!(
+            "{}: the stream is no longer watched; closing its incident",
+            inc.stream
+        ),
+    };
+    Some(a)
+}
+
+/// A clearly marked test alert (`test-alert`; needs no AWS access).
+pub fn test_alert(now: DateTime<Utc>) -> Alert {
+    Alert {
+        schema: ALERT_SCHEMA.into(),
+        status: AlertStatus::Firing,
+        incident_id: format!("test-{}", now.timestamp()),
+        sequence: 1,
+        stream: "firehose-sentinel-test".into(),
+        arn: "arn:aws:firehose:us-east-1:000000000000:deliverystream/firehose-sentinel-test".into(),
+        account: "000000000000".into(),
+        region: "us-east-1".into(),
+        health: Health::Failing,
+        started_at: now,
+        resolved_at: None,
+        summary: "TEST alert from firehose-sentinel: no stream is failing; this checks that alerts reach you".into(),
+        root_cause: None,
+        findings: Vec::new(),
+        metrics: BTreeMap::new(),
+        test: true,
+        reason: AlertReason::Test,
+        previous_root_cause: None,
+        created_at: now,
+    }
+}
+
+/// The resolved follow-up of a test alert, for sinks that keep state (an open PagerDuty
+/// incident, an Alertmanager alert).
+pub fn test_resolved(test: &Alert, now: DateTime<Utc>) -> Alert {
+    let mut resolved = test.clone();
+    resolved.status = AlertStatus::Resolved;
+    resolved.sequence = test.sequence + 1;
+    resolved.resolved_at = Some(now);
+    resolved
+}

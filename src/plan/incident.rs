@@ -1,0 +1,459 @@
+//! The incident lifecycle: when an incident opens and closes, and which alerts it emits.
+//!
+//! Pure state machine over (previous incident, this cycle's assessment, diagnosis, now): no
+//! I/O. One incident sends one `firing`, repeats only when the root cause changes or after
+//! `renotify_after`, and ends with one `resolved`; every alert takes the next sequence number.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::DetectionSettings;
+use crate::detect::Assessment;
+use crate::model::{AlertReason, AlertStatus, FiringSnapshot, Health};
+
+/// How many cycles a firing alert waits for a diagnosis in which every check ran.
+pub const MAX_DIAGNOSIS_WAIT_CYCLES: u32 = 2;
+
+/// An open incident, persisted in the state file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: String,
+    pub stream: String,
+    pub started_at: DateTime<Utc>,
+    pub health: Health,
+    /// Alerts emitted so far (the last sequence number used).
+    pub seq: u32,
+    pub firing_sent: bool,
+    pub last_root_cause: Option<String>,
+    pub last_alert_at: Option<DateTime<Utc>>,
+    /// Cycles the first firing alert has waited for a complete diagnosis.
+    pub waiting_cycles: u32,
+    pub last_diagnosis_at: Option<DateTime<Utc>>,
+    /// The newest period known bad (a zero-success datapoint, or the end of a stalled window):
+    /// recovery counts only successful periods after it.
+    #[serde(default)]
+    pub last_bad_at: Option<DateTime<Utc>>,
+    /// What is kept of the last firing alert: what Alertmanager is re-sent, and what a
+    /// stream that disappears is resolved from.
+    #[serde(default)]
+    pub last_firing: Option<FiringSnapshot>,
+}
+
+impl Incident {
+    pub fn open(stream: &str, arn: &str, health: Health, now: DateTime<Utc>) -> Self {
+        let mut h = Sha256::new();
+        h.update(arn.as_bytes());
+        h.update(stream.as_bytes());
+        h.update(now.timestamp_millis().to_be_bytes());
+        let id = format!("inc-{}", &hex::encode(h.finalize())[..16]);
+        Incident {
+            id,
+            stream: stream.to_string(),
+            started_at: now,
+            health,
+            seq: 0,
+            firing_sent: false,
+            last_root_cause: None,
+            last_alert_at: None,
+            waiting_cycles: 0,
+            last_diagnosis_at: None,
+            last_bad_at: None,
+            last_firing: None,
+        }
+    }
+
+    /// Whether a diagnosis should run this cycle.
+    pub fn needs_diagnosis(&self, now: DateTime<Utc>, cfg: &DetectionSettings) -> bool {
+        match self.last_diagnosis_at {
+            None => true,
+            Some(_) if !self.firing_sent => true,
+            Some(t) => now - t >= chrono::Duration::from_std(cfg.recheck_after).unwrap_or_default(),
+        }
+    }
+}
+
+/// An alert the lifecycle decided to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Emit {
+    pub status: AlertStatus,
+    pub seq: u32,
+    pub reason: AlertReason,
+}
+
+/// What this cycle's diagnosis said, if one ran.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiagnosisOutcome {
+    /// Every check ran (no `error` finding).
+    pub complete: bool,
+    /// The root cause cannot change once the checks that errored run: complete, or the
+    /// root cause ranks ahead of every check that errored.
+    pub settled: bool,
+    pub root_cause: Option<String>,
+}
+
+/// Advance `slot` (the stream's incident, if any) by one cycle. Returns the alerts to send and,
+/// when the incident closed, the closed incident.
+pub fn step(
+    slot: &mut Option<Incident>,
+    a: &Assessment,
+    diagnosis: Option<&DiagnosisOutcome>,
+    now: DateTime<Utc>,
+    cfg: &DetectionSettings,
+) -> (Vec<Emit>, Option<Incident>) {
+    let mut out = Vec::new();
+    let Some(inc) = slot.as_mut() else {
+        return (out, None);
+    };
+    if let Some(d) = diagnosis {
+        inc.last_diagnosis_at = Some(now);
+        if !inc.firing_sent {
+            if d.complete || inc.waiting_cycles >= MAX_DIAGNOSIS_WAIT_CYCLES {
+                inc.seq += 1;
+                inc.firing_sent = true;
+                inc.last_root_cause = d.root_cause.clone();
+                inc.last_alert_at = Some(now);
+                out.push(Emit {
+                    status: AlertStatus::Firing,
+                    seq: inc.seq,
+                    reason: AlertReason::Opened,
+                });
+            } else {
+                inc.waiting_cycles += 1;
+            }
+        } else if d.root_cause != inc.last_root_cause
+            && (d.settled || (inc.last_root_cause.is_none() && d.root_cause.is_some()))
+        {
+            inc.seq += 1;
+            inc.last_root_cause = d.root_cause.clone();
+            inc.last_alert_at = Some(now);
+            out.push(Emit {
+                status: AlertStatus::Firing,
+                seq: inc.seq,
+                reason: AlertReason::RootCauseChanged,
+            });
+        }
+    }
+    if a.health.is_incident() {
+        inc.health = a.health;
+        let bad = match a.health {
+            Health::Failing => a.newest_zero(),
+            _ => a.window_end,
+        };
+        inc.last_bad_at = inc.last_bad_at.max(bad);
+        let renotify = chrono::Duration::from_std(cfg.renotify_after).unwrap_or_default();
+        if inc.firing_sent
+            && out.is_empty()
+            && inc.last_alert_at.is_some_and(|t| now - t >= renotify)
+        {
+            inc.seq += 1;
+            inc.last_alert_at = Some(now);
+            out.push(Emit {
+                status: AlertStatus::Firing,
+                seq: inc.seq,
+                reason: AlertReason::Renotify,
+            });
+        }
+        return (out, None);
+    }
+    // Recovery: a healthy stream with `recover_after_periods` successful periods after the
+    // newest period known bad (so a stall that comes and goes does not flap).
+    let recovered = a.health == Health::Healthy
+        && a.successes_after(inc.last_bad_at) >= cfg.recover_after_periods;
+    if !recovered {
+        return (out, None);
+    }
+    // A firing alert that was still waiting for its diagnosis is sent before the resolved one,
+    // never merged into it.
+    if !inc.firing_sent {
+        inc.seq += 1;
+        inc.firing_sent = true;
+        out.push(Emit {
+            status: AlertStatus::Firing,
+            seq: inc.seq,
+            reason: AlertReason::Opened,
+        });
+    }
+    inc.seq += 1;
+    inc.last_alert_at = Some(now);
+    out.push(Emit {
+        status: AlertStatus::Resolved,
+        seq: inc.seq,
+        reason: AlertReason::Resolved,
+    });
+    (out, slot.take())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use std::time::Duration;
+
+    fn cfg() -> DetectionSettings {
+        DetectionSettings {
+            failing_after_periods: 3,
+            recover_after_periods: 2,
+            recheck_after: Duration::from_secs(900),
+            renotify_after: Duration::from_secs(3600),
+        }
+    }
+
+    /// An assessment at cycle minute `m`: failing ones end with a zero datapoint at `m`,
+    /// healthy ones with `success_periods` positive datapoints up to `m`.
+    fn a(health: Health, success_periods: u32) -> Assessment {
+        a_at(health, success_periods, 0)
+    }
+
+    fn a_at(health: Health, success_periods: u32, m: i64) -> Assessment {
+        let mut points = vec![(t(m - 20), 0.0)];
+        if health == Health::Failing {
+            points.push((t(m), 0.0));
+        }
+        for i in 0..success_periods {
+            points.push((t(m) + chrono::Duration::seconds(i as i64 + 1), 1.0));
+        }
+        Assessment {
+            health,
+            reason: String::new(),
+            zero_success_periods: 0,
+            success_periods,
+            undelivered_since: None,
+            success_points: points,
+            window_end: Some(t(m)),
+        }
+    }
+
+    fn t(min: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, 3, 0, 0).unwrap() + chrono::Duration::minutes(min)
+    }
+
+    /// An incident opened at t(0) whose first, complete diagnosis names `rc`: it fires once.
+    fn fired(rc: Option<&str>) -> Option<Incident> {
+        let mut slot = Some(Incident::open("s", "arn", Health::Failing, t(0)));
+        let (e, _) = step(
+            &mut slot,
+            &a(Health::Failing, 0),
+            Some(&done(rc)),
+            t(0),
+            &cfg(),
+        );
+        assert_eq!(
+            e,
+            vec![Emit {
+                status: AlertStatus::Firing,
+                seq: 1,
+                reason: AlertReason::Opened
+            }]
+        );
+        slot
+    }
+
+    fn done(rc: Option<&str>) -> DiagnosisOutcome {
+        DiagnosisOutcome {
+            complete: true,
+            settled: true,
+            root_cause: rc.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn one_firing_then_one_resolved() {
+        let mut slot = fired(Some("s3.bucket"));
+        for m in 1..10 {
+            let (e, _) = step(&mut slot, &a(Health::Failing, 0), None, t(m * 5), &cfg());
+            assert!(e.is_empty(), "cycle {m}: {e:?}");
+        }
+        // One healthy period is not enough.
+        let (e, closed) = step(&mut slot, &a(Health::Healthy, 1), None, t(55), &cfg());
+        assert!(e.is_empty() && closed.is_none());
+        let (e, closed) = step(&mut slot, &a(Health::Healthy, 2), None, t(60), &cfg());
+        assert_eq!(
+            e,
+            vec![Emit {
+                status: AlertStatus::Resolved,
+                seq: 2,
+                reason: AlertReason::Resolved
+            }]
+        );
+        assert!(closed.is_some() && slot.is_none());
+    }
+
+    #[test]
+    fn root_cause_change_and_renotify_repeat() {
+        let mut slot = fired(None);
+        let (e, _) = step(
+            &mut slot,
+            &a(Health::Failing, 0),
+            Some(&done(None)),
+            t(15),
+            &cfg(),
+        );
+        assert!(e.is_empty(), "same root cause: no repeat");
+        let (e, _) = step(
+            &mut slot,
+            &a(Health::Failing, 0),
+            Some(&done(Some("kms.key"))),
+            t(30),
+            &cfg(),
+        );
+        assert_eq!(e[0].reason, AlertReason::RootCauseChanged);
+        assert_eq!(e[0].seq, 2);
+        let (e, _) = step(&mut slot, &a(Health::Failing, 0), None, t(89), &cfg());
+        assert!(e.is_empty());
+        let (e, _) = step(&mut slot, &a(Health::Failing, 0), None, t(90), &cfg());
+        assert_eq!(e[0].reason, AlertReason::Renotify);
+        assert_eq!(e[0].seq, 3);
+    }
+
+    #[test]
+    fn firing_waits_two_cycles_for_a_complete_diagnosis() {
+        let mut slot = Some(Incident::open("s", "arn", Health::Failing, t(0)));
+        let partial = DiagnosisOutcome {
+            complete: false,
+            settled: false,
+            root_cause: None,
+        };
+        assert!(step(
+            &mut slot,
+            &a(Health::Failing, 0),
+            Some(&partial),
+            t(0),
+            &cfg()
+        )
+        .0
+        .is_empty());
+        assert!(step(
+            &mut slot,
+            &a(Health::Failing, 0),
+            Some(&partial),
+            t(5),
+            &cfg()
+        )
+        .0
+        .is_empty());
+        let (e, _) = step(
+            &mut slot,
+            &a(Health::Failing, 0),
+            Some(&partial),
+            t(10),
+            &cfg(),
+        );
+        assert_eq!(e.len(), 1);
+        assert!(e[0].status == AlertStatus::Firing);
+    }
+
+    #[test]
+    fn unknown_and_idle_neither_alert_nor_close() {
+        let mut slot = fired(None);
+        for h in [Health::Unknown, Health::Idle] {
+            let (e, closed) = step(&mut slot, &a(h, 0), None, t(5), &cfg());
+            assert!(e.is_empty() && closed.is_none());
+        }
+        assert!(slot.is_some());
+    }
+
+    #[test]
+    fn unsent_firing_goes_before_resolved() {
+        let mut slot = Some(Incident::open("s", "arn", Health::Failing, t(0)));
+        let partial = DiagnosisOutcome {
+            complete: false,
+            settled: false,
+            root_cause: None,
+        };
+        step(
+            &mut slot,
+            &a(Health::Failing, 0),
+            Some(&partial),
+            t(0),
+            &cfg(),
+        );
+        let (e, _) = step(&mut slot, &a(Health::Healthy, 3), None, t(5), &cfg());
+        assert_eq!(e.len(), 2);
+        assert!(e[0].status == AlertStatus::Firing && e[1].status == AlertStatus::Resolved);
+        assert_eq!((e[0].seq, e[1].seq), (1, 2));
+    }
+
+    #[test]
+    fn a_stall_that_comes_and_goes_does_not_flap() {
+        let mut slot = Some(Incident::open("s", "arn", Health::Stalled, t(0)));
+        step(
+            &mut slot,
+            &a_at(Health::Stalled, 5, 0),
+            Some(&done(None)),
+            t(0),
+            &cfg(),
+        );
+        // Healthy at minute 5, but every successful period is older than the stalled window.
+        let mut old = a_at(Health::Healthy, 0, 5);
+        old.success_points = vec![(t(-3), 1.0), (t(-2), 1.0)];
+        let (e, closed) = step(&mut slot, &old, None, t(5), &cfg());
+        assert!(e.is_empty() && closed.is_none(), "{e:?}");
+        // Two new successful periods after the stall: resolved.
+        let (e, closed) = step(
+            &mut slot,
+            &a_at(Health::Healthy, 2, 10),
+            None,
+            t(10),
+            &cfg(),
+        );
+        assert!(closed.is_some() && e[0].status != AlertStatus::Firing);
+    }
+
+    #[test]
+    fn degraded_is_not_recovered() {
+        let mut slot = fired(None);
+        let (e, closed) = step(&mut slot, &a_at(Health::Degraded, 3, 5), None, t(5), &cfg());
+        assert!(e.is_empty() && closed.is_none());
+    }
+
+    #[test]
+    fn an_unsettled_root_cause_change_is_not_an_alert() {
+        let mut slot = fired(Some("kms.key"));
+        let shaky = DiagnosisOutcome {
+            complete: false,
+            settled: false,
+            root_cause: Some("iam.logs".into()),
+        };
+        let (e, _) = step(
+            &mut slot,
+            &a(Health::Failing, 0),
+            Some(&shaky),
+            t(15),
+            &cfg(),
+        );
+        assert!(e.is_empty(), "{e:?}");
+        // But a root cause replacing null counts even from an incomplete diagnosis.
+        let mut slot = Some(Incident::open("s", "arn", Health::Failing, t(0)));
+        let partial = DiagnosisOutcome {
+            complete: false,
+            settled: false,
+            root_cause: None,
+        };
+        for m in [0, 5, 10] {
+            step(
+                &mut slot,
+                &a(Health::Failing, 0),
+                Some(&partial),
+                t(m),
+                &cfg(),
+            );
+        }
+        let (e, _) = step(
+            &mut slot,
+            &a(Health::Failing, 0),
+            Some(&shaky),
+            t(15),
+            &cfg(),
+        );
+        assert_eq!(e[0].reason, AlertReason::RootCauseChanged);
+    }
+
+    #[test]
+    fn ids_are_unique_per_start() {
+        let a1 = Incident::open("s", "arn", Health::Failing, t(0));
+        let a2 = Incident::open("s", "arn", Health::Failing, t(1));
+        assert_ne!(a1.id, a2.id);
+        assert!(a1.id.starts_with("inc-") && a1.id.len() == 20);
+    }
+}

@@ -1,0 +1,204 @@
+//! Planning: what one cycle decides for one stream, as pure functions of what was read and of
+//! the stored incident. No I/O, no clock (time is passed in), no locks.
+//!
+//! The daemon asks [`wants_diagnosis`], runs the diagnosis if so, then calls [`advance`] and
+//! carries out the [`Plan`]: commit the incident with its alerts, queue them, publish the
+//! report. [`close_gone`] does the same for incidents whose stream disappeared.
+
+pub mod alerts;
+pub mod incident;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::aws::StreamDescription;
+use crate::config::DetectionSettings;
+use crate::detect::Assessment;
+use crate::diagnose::{checks, Diagnosis};
+use crate::model::{Alert, Finding, FiringSnapshot, Status, StreamMetrics};
+use crate::poll::inventory::Entry;
+use crate::report::{IncidentSummary, StreamReport};
+use alerts::{Gone, StreamFacts};
+use incident::{DiagnosisOutcome, Incident};
+
+/// A diagnosis and when it was made.
+#[derive(Debug, Clone)]
+pub struct Diagnosed {
+    pub at: DateTime<Utc>,
+    pub diagnosis: Diagnosis,
+}
+
+/// Whether the stream must be diagnosed this cycle: it is failing or stalled, and its incident
+/// is new, still waits for its first alert, is due for a re-check, or this process has no
+/// diagnosis of it yet (after a restart).
+pub fn wants_diagnosis(
+    stored: Option<&Incident>,
+    a: &Assessment,
+    has_diagnosis: bool,
+    now: DateTime<Utc>,
+    cfg: &DetectionSettings,
+) -> bool {
+    a.health.is_incident()
+        && match stored {
+            None => true,
+            Some(inc) => inc.needs_diagnosis(now, cfg) || !has_diagnosis,
+        }
+}
+
+/// What one cycle knows of one stream.
+pub struct StreamCycle<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a StreamDescription>,
+    pub assessment: &'a Assessment,
+    pub metrics: Option<&'a StreamMetrics>,
+    /// The incident as stored before this cycle.
+    pub stored: Option<&'a Incident>,
+    /// The diagnosis made this cycle, when [`wants_diagnosis`] said so.
+    pub fresh: Option<&'a Diagnosed>,
+    /// The newest diagnosis of an earlier cycle.
+    pub remembered: Option<&'a Diagnosed>,
+}
+
+/// What to do for one stream.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The stream's incident after this cycle (`None`: there is none, or it closed).
+    pub incident: Option<Incident>,
+    /// An incident was opened this cycle.
+    pub opened: bool,
+    /// The incident closed this cycle (its resolved alert is in `alerts`).
+    pub closed: bool,
+    /// The incident or the alerts changed: commit them to the state together.
+    pub changed: bool,
+    /// Alerts to queue, in order.
+    pub alerts: Vec<Alert>,
+    pub report: StreamReport,
+}
+
+/// Advance one stream by one cycle: open, step and close its incident, build the alerts it
+/// emits and the stream's report.
+pub fn advance(s: &StreamCycle<'_>, now: DateTime<Utc>, cfg: &DetectionSettings) -> Plan {
+    let a = s.assessment;
+    let arn = s.description.map(|d| d.arn.clone()).unwrap_or_default();
+    let mut slot = s.stored.cloned();
+    let opened = slot.is_none() && a.health.is_incident();
+    if opened {
+        slot = Some(Incident::open(s.name, &arn, a.health, now));
+    }
+    let outcome = s.fresh.map(|d| DiagnosisOutcome {
+        complete: d.diagnosis.complete(),
+        settled: d.diagnosis.settled(),
+        root_cause: d.diagnosis.root_cause.clone(),
+    });
+    let (emits, closed) = incident::step(&mut slot, a, outcome.as_ref(), now, cfg);
+    let last = s.fresh.or(s.remembered);
+    let none = Diagnosis::default();
+    let facts = StreamFacts {
+        name: s.name,
+        description: s.description,
+        assessment: a,
+        metrics: s.metrics,
+        diagnosis: last.map(|l| &l.diagnosis).unwrap_or(&none),
+    };
+    let previous = s.stored.and_then(|i| i.last_root_cause.clone());
+    let alerts: Vec<Alert> = match slot.as_ref().or(closed.as_ref()) {
+        Some(inc) => emits
+            .iter()
+            .map(|e| alerts::for_emit(inc, e, &facts, previous.clone(), now))
+            .collect(),
+        None => Vec::new(),
+    };
+    if let (Some(inc), Some(firing)) = (slot.as_mut(), alerts.iter().rev().find(|a| a.is_firing()))
+    {
+        inc.last_firing = Some(FiringSnapshot::of(firing));
+    }
+    let changed = slot.as_ref() != s.stored || !alerts.is_empty();
+    // The diagnosis is shown while the incident is open.
+    let shown = if slot.is_some() { last } else { None };
+    let report = stream_report(s.name, s.description, a, s.metrics, shown, slot.as_ref());
+    Plan {
+        incident: slot,
+        opened,
+        closed: closed.is_some(),
+        changed,
+        alerts,
+        report,
+    }
+}
+
+/// The report of one stream. Without a diagnosis every check is listed as `skip`.
+pub fn stream_report(
+    name: &str,
+    description: Option<&StreamDescription>,
+    a: &Assessment,
+    metrics: Option<&StreamMetrics>,
+    shown: Option<&Diagnosed>,
+    incident: Option<&Incident>,
+) -> StreamReport {
+    StreamReport {
+        stream: name.to_string(),
+        arn: description.map(|d| d.arn.clone()).unwrap_or_default(),
+        account: description.map(|d| d.account()).unwrap_or_default(),
+        region: description.map(|d| d.region()).unwrap_or_default(),
+        health: a.health,
+        reason: a.reason.clone(),
+        metrics: metrics.map(StreamMetrics::to_points).unwrap_or_default(),
+        root_cause: shown.and_then(|l| l.diagnosis.root_cause.clone()),
+        findings: match shown {
+            Some(l) => l.diagnosis.findings.clone(),
+            None => not_diagnosed(),
+        },
+        incident: incident.map(|i| IncidentSummary {
+            id: i.id.clone(),
+            started_at: i.started_at,
+            alerts_sent: i.seq,
+        }),
+        diagnosed_at: shown.map(|l| l.at),
+    }
+}
+
+/// Findings of a stream that was not diagnosed: every check id, `skip`.
+fn not_diagnosed() -> Vec<Finding> {
+    checks::ALL_IDS
+        .iter()
+        .map(|id| Finding {
+            check: id.to_string(),
+            status: Status::Skip,
+            summary: "not run: diagnosis runs when the stream is failing or stalled (`firehose-sentinel check` runs it now)".into(),
+            evidence: serde_json::Value::Null,
+            remediation: String::new(),
+        })
+        .collect()
+}
+
+/// An incident closed because its stream is gone, and its resolved alert (`None` when the
+/// incident never sent its firing alert).
+#[derive(Debug, Clone)]
+pub struct GoneIncident {
+    pub stream: String,
+    pub alert: Option<Alert>,
+}
+
+/// Close the incidents of streams that were deleted or are no longer selected: nothing would
+/// ever close them otherwise. A stream whose description failed for another reason stays.
+pub fn close_gone(
+    incidents: &BTreeMap<String, Incident>,
+    entries: &BTreeMap<String, Entry>,
+    now: DateTime<Utc>,
+) -> Vec<GoneIncident> {
+    incidents
+        .values()
+        .filter_map(|inc| {
+            let why = match entries.get(&inc.stream) {
+                Some(Entry::Missing { .. }) => Gone::Deleted,
+                None => Gone::Unwatched,
+                Some(_) => return None,
+            };
+            Some(GoneIncident {
+                stream: inc.stream.clone(),
+                alert: alerts::stream_gone(inc, why, now),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,289 @@
+//! One poll: the aligned window, the `GetMetricData` queries of every stream, batched at most
+//! 500 per request, and the datapoints sorted back per stream.
+//!
+//! A failed request marks only the streams whose queries it carried as unreadable; the poll
+//! goes on. No detection happens here.
+
+pub mod inventory;
+
+use std::collections::{BTreeMap, HashMap};
+
+use futures::stream::{self, StreamExt};
+
+use crate::aws::{AwsError, MetricQuery, MetricsApi};
+use crate::model::{MetricKind, StreamMetrics, Window};
+use crate::telemetry::metrics::Metrics;
+
+/// What the poller calls.
+pub const PERMISSIONS: &[&str] = &["cloudwatch:GetMetricData"];
+
+/// `GetMetricData` accepts at most this many queries per request.
+pub const MAX_QUERIES_PER_CALL: usize = 500;
+/// Requests of one poll in flight at once.
+const CALL_CONCURRENCY: usize = 4;
+
+/// The query id letter of a metric (ids must start with a lowercase letter).
+fn code(m: MetricKind) -> char {
+    match m {
+        MetricKind::Success => 's',
+        MetricKind::Incoming => 'i',
+        MetricKind::Freshness => 'f',
+        MetricKind::Processing => 'p',
+    }
+}
+
+/// A stream to poll.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub has_lambda: bool,
+}
+
+/// The outcome of one poll.
+#[derive(Debug, Default)]
+pub struct PollResult {
+    /// One entry per target, in target order.
+    pub streams: Vec<Result<StreamMetrics, AwsError>>,
+    pub calls: usize,
+    pub queries: usize,
+}
+
+impl PollResult {
+    /// Every `GetMetricData` call succeeded.
+    pub fn complete(&self) -> bool {
+        self.streams.iter().all(Result::is_ok)
+    }
+
+    /// Every call failed without an answer (AWS unreachable), and there was at least one.
+    pub fn unreachable(&self) -> bool {
+        !self.streams.is_empty()
+            && self
+                .streams
+                .iter()
+                .all(|r| r.as_ref().err().is_some_and(AwsError::is_unreachable))
+    }
+
+    /// The results keyed by stream name (`targets` as given to [`poll`]).
+    pub fn by_name(&self, targets: &[Target]) -> BTreeMap<String, Result<StreamMetrics, AwsError>> {
+        targets
+            .iter()
+            .zip(self.streams.iter())
+            .map(|(t, r)| (t.name.clone(), r.clone()))
+            .collect()
+    }
+}
+
+/// The queries for all targets, with the (target index, metric) each id stands for.
+pub fn build_queries(targets: &[Target], period: u32) -> Vec<(MetricQuery, usize, MetricKind)> {
+    let mut out = Vec::with_capacity(targets.len() * 4);
+    for (i, t) in targets.iter().enumerate() {
+        for m in MetricKind::ALL {
+            if m == MetricKind::Processing && !t.has_lambda {
+                continue;
+            }
+            out.push((
+                MetricQuery {
+                    id: format!("{}{}", code(m), i),
+                    namespace: "AWS/Firehose".into(),
+                    metric: m.metric_name().into(),
+                    dimensions: vec![("DeliveryStreamName".into(), t.name.clone())],
+                    period_seconds: period,
+                    stat: m.stat().into(),
+                },
+                i,
+                m,
+            ));
+        }
+    }
+    out
+}
+
+/// Read the window's datapoints of every target with ceil(queries / 500) requests.
+pub async fn poll(
+    api: &dyn MetricsApi,
+    targets: &[Target],
+    window: Window,
+    metrics: &Metrics,
+) -> PollResult {
+    let all = build_queries(targets, window.period_seconds);
+    let index: HashMap<String, (usize, MetricKind)> = all
+        .iter()
+        .map(|(q, i, m)| (q.id.clone(), (*i, *m)))
+        .collect();
+    let chunks: Vec<Vec<MetricQuery>> = all
+        .chunks(MAX_QUERIES_PER_CALL)
+        .map(|c| c.iter().map(|(q, _, _)| q.clone()).collect())
+        .collect();
+    let mut result = PollResult {
+        streams: vec![Ok(StreamMetrics::default()); targets.len()],
+        calls: chunks.len(),
+        queries: all.len(),
+    };
+    let answers: Vec<(Vec<MetricQuery>, _)> = stream::iter(chunks)
+        .map(|chunk| async move {
+            let r = api.get_metric_data(&chunk, window.start, window.end).await;
+            (chunk, r)
+        })
+        .buffer_unordered(CALL_CONCURRENCY)
+        .collect()
+        .await;
+    for (chunk, answer) in answers {
+        match answer {
+            Ok(series) => {
+                // Billed per metric requested in an answered request.
+                metrics
+                    .cloudwatch_metrics_requested_total
+                    .inc_by(chunk.len() as u64);
+                for s in series {
+                    let Some((i, m)) = index.get(&s.id) else {
+                        continue;
+                    };
+                    if let Ok(sm) = &mut result.streams[*i] {
+                        for (t, v) in s.points {
+                            // Only datapoints inside the window count; CloudWatch emulators
+                            // may not align StartTime the way AWS does.
+                            if t >= window.start && t < window.end {
+                                sm.insert(*m, t, v);
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                for q in &chunk {
+                    if let Some((i, _)) = index.get(&q.id) {
+                        result.streams[*i] = Err(e.clone());
+                    }
+                }
+            }
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use chrono::{DateTime, TimeZone, Utc};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn window_is_aligned_and_ends_delay_before_now() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 3, 7, 42).unwrap();
+        let w = Window::aligned(now, 60, 120, 10);
+        assert_eq!(w.end, Utc.with_ymd_and_hms(2026, 11, 26, 3, 5, 0).unwrap());
+        assert_eq!(
+            w.start,
+            Utc.with_ymd_and_hms(2026, 11, 26, 2, 55, 0).unwrap()
+        );
+        assert_eq!(w.periods(), 10);
+        let w = Window::aligned(now, 300, 0, 2);
+        assert_eq!(w.end, Utc.with_ymd_and_hms(2026, 11, 26, 3, 5, 0).unwrap());
+        assert_eq!(
+            w.start,
+            Utc.with_ymd_and_hms(2026, 11, 26, 2, 55, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn processing_is_queried_only_with_a_lambda() {
+        let t = vec![
+            Target {
+                name: "a".into(),
+                has_lambda: false,
+            },
+            Target {
+                name: "b".into(),
+                has_lambda: true,
+            },
+        ];
+        let q = build_queries(&t, 60);
+        assert_eq!(q.len(), 7);
+        assert!(q
+            .iter()
+            .all(|(q, _, _)| q.id.chars().next().unwrap().is_ascii_lowercase()));
+        assert_eq!(
+            q.iter()
+                .filter(|(_, _, m)| *m == MetricKind::Processing)
+                .count(),
+            1
+        );
+    }
+
+    struct Counting {
+        calls: AtomicUsize,
+        fail_call: Option<usize>,
+    }
+
+    #[async_trait]
+    impl MetricsApi for Counting {
+        async fn get_metric_data(
+            &self,
+            queries: &[MetricQuery],
+            start: DateTime<Utc>,
+            _end: DateTime<Utc>,
+        ) -> Result<Vec<crate::aws::MetricSeries>, AwsError> {
+            assert!(queries.len() <= MAX_QUERIES_PER_CALL);
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            if Some(n) == self.fail_call {
+                return Err(AwsError::Throttled {
+                    operation: "GetMetricData".into(),
+                    message: "Rate exceeded".into(),
+                });
+            }
+            Ok(queries
+                .iter()
+                .map(|q| crate::aws::MetricSeries {
+                    id: q.id.clone(),
+                    points: [(start, 1.0), (start - chrono::Duration::seconds(60), 5.0)]
+                        .into_iter()
+                        .collect(),
+                })
+                .collect())
+        }
+    }
+
+    fn targets(n: usize) -> Vec<Target> {
+        (0..n)
+            .map(|i| Target {
+                name: format!("s-{i}"),
+                has_lambda: i % 2 == 0,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn batches_at_most_500_queries_per_call() {
+        let api = Counting {
+            calls: AtomicUsize::new(0),
+            fail_call: None,
+        };
+        let t = targets(1200);
+        let w = Window::aligned(Utc::now(), 60, 120, 10);
+        let m = Metrics::new();
+        let r = poll(&api, &t, w, &m).await;
+        assert_eq!(r.queries, 1200 * 3 + 600);
+        assert_eq!(r.calls, (r.queries).div_ceil(500));
+        assert_eq!(api.calls.load(Ordering::SeqCst), r.calls);
+        assert!(r.complete());
+        // Datapoints outside the window are dropped.
+        let s = r.streams[0].as_ref().unwrap();
+        assert_eq!(s.get(MetricKind::Success).count(), 1);
+        assert_eq!(m.cloudwatch_metrics_requested_total.get(), r.queries as u64);
+    }
+
+    #[tokio::test]
+    async fn a_failed_call_marks_only_its_streams() {
+        let api = Counting {
+            calls: AtomicUsize::new(0),
+            fail_call: Some(0),
+        };
+        let t = targets(300);
+        let w = Window::aligned(Utc::now(), 60, 120, 10);
+        let r = poll(&api, &t, w, &Metrics::new()).await;
+        assert!(!r.complete());
+        let failed = r.streams.iter().filter(|s| s.is_err()).count();
+        assert!(failed > 0 && failed < 300, "failed {failed}");
+    }
+}

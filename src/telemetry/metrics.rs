@@ -1,0 +1,251 @@
+//! Every Prometheus metric family of the sentinel, defined and registered in one place.
+//!
+//! Each daemon instance owns its own [`Metrics`] (and registry), so tests can run several
+//! daemons in one process. Labels come from bounded sets only: stream names come from the
+//! configuration or discovery, check ids and health values from fixed lists.
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::model::ErrorKind;
+
+/// Every metric name starts with this.
+pub const PREFIX: &str = "firehose_sentinel";
+
+/// All metric families.
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub stream_health: IntGaugeVec,
+    pub delivery_success_ratio: GaugeVec,
+    pub incoming_records: GaugeVec,
+    pub processing_success_ratio: GaugeVec,
+    pub data_freshness_seconds: GaugeVec,
+    pub zero_success_periods: IntGaugeVec,
+    pub incident_open: IntGaugeVec,
+    pub check_failed: IntGaugeVec,
+    pub alerts_sent_total: IntCounterVec,
+    pub alert_delivery_failures_total: IntCounterVec,
+    pub alerts_pending: IntGaugeVec,
+    pub alert_oldest_pending_seconds: GaugeVec,
+    pub alerts_dropped_total: IntCounterVec,
+    pub aws_requests_total: IntCounterVec,
+    pub aws_request_duration_seconds: HistogramVec,
+    pub cloudwatch_metrics_requested_total: IntCounter,
+    pub poll_duration_seconds: Histogram,
+    pub polls_skipped_total: IntCounter,
+    pub polls_failed_total: IntCounter,
+    pub last_successful_poll_timestamp_seconds: Gauge,
+    pub streams_monitored: IntGauge,
+    pub diagnosis_duration_seconds: Histogram,
+    pub errors_total: IntCounterVec,
+    pub build_info: IntGaugeVec,
+    /// Every family name, for tests and documentation checks.
+    names: Vec<String>,
+}
+
+/// Labels of per-stream series.
+pub const STREAM_LABELS: [&str; 3] = ["stream", "region", "account"];
+
+fn name(n: &str) -> String {
+    format!("{PREFIX}_{n}")
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let r = Registry::new();
+        let mut names: Vec<String> = Vec::new();
+        macro_rules! reg {
+            ($m:expr) => {{
+                let m = $m;
+                names.extend(
+                    prometheus::core::Collector::desc(&m)
+                        .iter()
+                        .map(|d| d.fq_name.clone()),
+                );
+                // Names are unique constants: registration cannot collide.
+                r.register(Box::new(m.clone()))
+                    .expect("metric registered twice");
+                m
+            }};
+        }
+        let gv = |n: &str, help: &str, labels: &[&str]| {
+            GaugeVec::new(Opts::new(name(n), help), labels).expect("valid metric")
+        };
+        let igv = |n: &str, help: &str, labels: &[&str]| {
+            IntGaugeVec::new(Opts::new(name(n), help), labels).expect("valid metric")
+        };
+        let icv = |n: &str, help: &str, labels: &[&str]| {
+            IntCounterVec::new(Opts::new(name(n), help), labels).expect("valid metric")
+        };
+        let mut stream_check = STREAM_LABELS.to_vec();
+        stream_check.push("check");
+        let mut stream_health = STREAM_LABELS.to_vec();
+        stream_health.push("health");
+        let m = Metrics {
+            stream_health: reg!(igv(
+                "stream_health",
+                "1 for the stream's current health (healthy, degraded, failing, stalled, idle, unknown), 0 for the others.",
+                &stream_health
+            )),
+            delivery_success_ratio: reg!(gv(
+                "delivery_success_ratio",
+                "Newest DeliveryToS3.Success datapoint (Average) in the window.",
+                &STREAM_LABELS
+            )),
+            incoming_records: reg!(gv(
+                "incoming_records",
+                "Newest IncomingRecords datapoint (Sum over one period).",
+                &STREAM_LABELS
+            )),
+            processing_success_ratio: reg!(gv(
+                "processing_success_ratio",
+                "Newest ExecuteProcessing.Success datapoint (Average), streams with a Lambda processor.",
+                &STREAM_LABELS
+            )),
+            data_freshness_seconds: reg!(gv(
+                "data_freshness_seconds",
+                "Newest DeliveryToS3.DataFreshness datapoint (Maximum), the age of the oldest undelivered record.",
+                &STREAM_LABELS
+            )),
+            zero_success_periods: reg!(igv(
+                "zero_success_periods",
+                "Consecutive newest periods whose DeliveryToS3.Success datapoint is 0 (missing datapoints skipped).",
+                &STREAM_LABELS
+            )),
+            incident_open: reg!(igv(
+                "incident_open",
+                "1 while an incident is open for the stream.",
+                &STREAM_LABELS
+            )),
+            check_failed: reg!(igv(
+                "check_failed",
+                "1 when the check failed in the stream's last diagnosis.",
+                &stream_check
+            )),
+            alerts_sent_total: reg!(icv(
+                "alerts_sent_total",
+                "Alerts accepted by the sink.",
+                &["sink", "status"]
+            )),
+            alert_delivery_failures_total: reg!(icv(
+                "alert_delivery_failures_total",
+                "Failed alert delivery attempts.",
+                &["sink"]
+            )),
+            alerts_pending: reg!(igv(
+                "alerts_pending",
+                "Alerts waiting in the outbox.",
+                &["sink"]
+            )),
+            alert_oldest_pending_seconds: reg!(gv(
+                "alert_oldest_pending_seconds",
+                "Age of the oldest alert waiting in the outbox.",
+                &["sink"]
+            )),
+            alerts_dropped_total: reg!(icv(
+                "alerts_dropped_total",
+                "Alerts given up (reason: rejected = permanent 4xx, expired = older than delivery.give_up_after).",
+                &["sink", "reason"]
+            )),
+            aws_requests_total: reg!(icv(
+                "aws_requests_total",
+                "AWS API request attempts (retries count), by outcome.",
+                &["service", "operation", "outcome"]
+            )),
+            aws_request_duration_seconds: reg!(HistogramVec::new(
+                HistogramOpts::new(
+                    name("aws_request_duration_seconds"),
+                    "Duration of one AWS API request attempt."
+                )
+                .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+                &["service", "operation"]
+            )
+            .expect("valid metric")),
+            cloudwatch_metrics_requested_total: reg!(IntCounter::new(
+                name("cloudwatch_metrics_requested_total"),
+                "Metrics requested through GetMetricData (what CloudWatch bills, per 1,000)."
+            )
+            .expect("valid metric")),
+            poll_duration_seconds: reg!(Histogram::with_opts(
+                HistogramOpts::new(name("poll_duration_seconds"), "Duration of one poll cycle.")
+                    .buckets(vec![0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0])
+            )
+            .expect("valid metric")),
+            polls_skipped_total: reg!(IntCounter::new(
+                name("polls_skipped_total"),
+                "Scheduled polls skipped because the previous one was still running."
+            )
+            .expect("valid metric")),
+            polls_failed_total: reg!(IntCounter::new(
+                name("polls_failed_total"),
+                "Poll cycles in which at least one GetMetricData call failed."
+            )
+            .expect("valid metric")),
+            last_successful_poll_timestamp_seconds: reg!(Gauge::new(
+                name("last_successful_poll_timestamp_seconds"),
+                "Unix time of the end of the last poll whose every GetMetricData call succeeded."
+            )
+            .expect("valid metric")),
+            streams_monitored: reg!(IntGauge::new(
+                name("streams_monitored"),
+                "Delivery streams currently monitored."
+            )
+            .expect("valid metric")),
+            diagnosis_duration_seconds: reg!(Histogram::with_opts(
+                HistogramOpts::new(
+                    name("diagnosis_duration_seconds"),
+                    "Duration of one stream's root-cause diagnosis."
+                )
+                .buckets(vec![0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0])
+            )
+            .expect("valid metric")),
+            errors_total: reg!(icv(
+                "errors_total",
+                "Errors of the sentinel itself, by kind.",
+                &["kind"]
+            )),
+            build_info: reg!(igv(
+                "build_info",
+                "Always 1; the version label tells which build runs.",
+                &["version"]
+            )),
+            registry: r.clone(),
+            names: Vec::new(),
+        };
+        let mut m = m;
+        m.names = names;
+        m.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        m
+    }
+
+    /// Count one of the sentinel's own errors.
+    pub fn error(&self, kind: ErrorKind) {
+        self.errors_total.with_label_values(&[kind.as_str()]).inc();
+    }
+
+    /// Every family name (histograms without their `_bucket`/`_sum`/`_count` suffixes).
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The Prometheus text exposition of every family.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let enc = TextEncoder::new();
+        if let Err(e) = enc.encode(&self.registry.gather(), &mut buf) {
+            return format!("# encoding failed: {e}\n");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,3 @@
+//! Telemetry of the sentinel itself: its Prometheus metric families and its log setup.
+pub mod logging;
+pub mod metrics;
