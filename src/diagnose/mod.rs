@@ -3,8 +3,14 @@
 //! [`Diagnose`] is implemented by the checks (see `checks`); until a check is implemented it
 //! does not appear in findings at all, and never as `pass`.
 
+pub mod arn;
 pub mod checks;
+pub mod ctx;
+pub mod diag_metrics;
+pub mod findings;
+pub mod identity;
 pub mod policy;
+pub mod remediation;
 
 use async_trait::async_trait;
 

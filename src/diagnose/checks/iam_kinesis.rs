@@ -1,11 +1,13 @@
 //! `iam.kinesis`: the source role may read the source Kinesis data stream.
 
-use super::ctx::{firehose_context, identity_finding, skip, Ctx};
 use crate::aws::Source;
+use crate::diagnose::ctx::Ctx;
+use crate::diagnose::findings::skip;
+use crate::diagnose::identity::{firehose_context, identity_finding};
 use crate::model::Finding;
 
 pub const ID: &str = "iam.kinesis";
-pub const PERMISSIONS: &[&str] = super::ctx::ROLE_POLICY_READS;
+pub const PERMISSIONS: &[&str] = crate::diagnose::ctx::ROLE_POLICY_READS;
 
 pub async fn run(cx: &Ctx<'_>) -> Finding {
     let Source::KinesisStream {

@@ -3,11 +3,12 @@
 
 use serde_json::json;
 
-use super::ctx::DestKey;
-use super::ctx::{
-    firehose_context, identity_finding, monitor_error, pass, sample_object_arn, skip, Ctx,
-};
 use super::kms_key::{key_grant, KeyGrant};
+use crate::diagnose::arn::sample_object_arn;
+use crate::diagnose::ctx::Ctx;
+use crate::diagnose::ctx::DestKey;
+use crate::diagnose::findings::{monitor_error, pass, skip};
+use crate::diagnose::identity::{firehose_context, identity_finding};
 use crate::model::Finding;
 
 pub const ID: &str = "iam.kms";

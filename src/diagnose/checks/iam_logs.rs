@@ -1,10 +1,12 @@
 //! `iam.logs`: the delivery role may write its error log (`logs:PutLogEvents`).
 
-use super::ctx::{firehose_context, identity_finding, skip, Ctx};
+use crate::diagnose::ctx::Ctx;
+use crate::diagnose::findings::skip;
+use crate::diagnose::identity::{firehose_context, identity_finding};
 use crate::model::Finding;
 
 pub const ID: &str = "iam.logs";
-pub const PERMISSIONS: &[&str] = super::ctx::ROLE_POLICY_READS;
+pub const PERMISSIONS: &[&str] = crate::diagnose::ctx::ROLE_POLICY_READS;
 
 pub async fn run(cx: &Ctx<'_>) -> Finding {
     let Some(d) = cx.s3() else {

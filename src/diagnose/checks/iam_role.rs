@@ -3,8 +3,9 @@
 
 use serde_json::json;
 
-use super::ctx::{finding, monitor_error, pass, skip, Ctx};
 use crate::aws::AwsError;
+use crate::diagnose::ctx::Ctx;
+use crate::diagnose::findings::{finding, monitor_error, pass, skip};
 use crate::diagnose::policy::{self, Context, Decision, Policy, PolicyKind, Principal, Request};
 use crate::model::{Finding, Status};
 

@@ -1,7 +1,10 @@
 //! `iam.s3`: the delivery role's identity policies allow the S3 actions Firehose needs on the
 //! bucket and on objects under the destination prefix.
 
-use super::ctx::{firehose_context, identity_finding, sample_object_arn, skip, Ctx};
+use crate::diagnose::arn::sample_object_arn;
+use crate::diagnose::ctx::Ctx;
+use crate::diagnose::findings::skip;
+use crate::diagnose::identity::{firehose_context, identity_finding};
 use crate::model::Finding;
 
 pub const ID: &str = "iam.s3";
@@ -36,10 +39,7 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
     // A bucket of another account also needs s3:PutObjectAcl (to give the owner the objects).
     // Unknown ownership (the bucket is gone, or the monitor may not look) adds nothing.
     if cx.bucket().await.is_ok()
-        && matches!(
-            cx.api.bucket_owned_by(&d.bucket, &cx.account()).await,
-            Ok(false)
-        )
+        && matches!(cx.bucket_owned_by(&cx.account()).await, Some(Ok(false)))
     {
         pairs.push(("s3:PutObjectAcl", object.clone()));
     }
@@ -53,7 +53,7 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
     )
     .await;
     // Name the prefix pattern rather than the sample object in the statement to add.
-    let pattern = super::ctx::object_arn_pattern(d);
+    let pattern = crate::diagnose::arn::object_arn_pattern(d);
     f.remediation = f.remediation.replace(&object, &pattern);
     f
 }

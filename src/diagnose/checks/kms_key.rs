@@ -3,8 +3,10 @@
 
 use serde_json::json;
 
-use super::ctx::{finding, firehose_context, monitor_error, pass, skip, Ctx, DestKey};
 use crate::aws::AwsError;
+use crate::diagnose::ctx::{Ctx, DestKey};
+use crate::diagnose::findings::{finding, monitor_error, pass, skip};
+use crate::diagnose::identity::firehose_context;
 use crate::diagnose::policy::{self, Decision, Policy, PolicyKind, Principal, Request};
 use crate::model::{Finding, Status};
 
@@ -130,7 +132,7 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
         Ok(p) => p,
         Err(e) => return monitor_error(ID, &e, "kms:GetKeyPolicy"),
     };
-    let object = super::ctx::sample_object_arn(d, cx.now);
+    let object = crate::diagnose::arn::sample_object_arn(d, cx.now);
     match key_grant(&doc, &d.role_arn, &key.arn, cx, &object) {
         Ok((KeyGrant::Direct, details)) => pass(ID, format!("the key policy of {} grants the delivery role kms:GenerateDataKey and kms:Decrypt", key.arn), json!({"key": key.arn, "key_state": key.state, "evaluation": details})),
         Ok((KeyGrant::DelegatesToIam, details)) => pass(ID, format!("the key policy of {} delegates to IAM: the role's own policies decide (see iam.kms)", key.arn), json!({"key": key.arn, "key_state": key.state, "evaluation": details})),

@@ -3,7 +3,8 @@
 
 use serde_json::json;
 
-use super::ctx::{finding, monitor_error, pass, skip, Ctx};
+use crate::diagnose::ctx::Ctx;
+use crate::diagnose::findings::{finding, monitor_error, pass, skip};
 use crate::model::{Finding, Status};
 
 pub const ID: &str = "kms.sse";

@@ -2,8 +2,10 @@
 
 use serde_json::json;
 
-use super::ctx::{finding, lambda_parts, monitor_error, pass, skip, Ctx};
 use crate::aws::AwsError;
+use crate::diagnose::arn::lambda_parts;
+use crate::diagnose::ctx::Ctx;
+use crate::diagnose::findings::{finding, monitor_error, pass, skip};
 use crate::model::{Finding, Status};
 
 pub const ID: &str = "lambda.function";

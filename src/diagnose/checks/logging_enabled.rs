@@ -2,7 +2,8 @@
 
 use serde_json::json;
 
-use super::ctx::{finding, monitor_error, pass, skip, Ctx};
+use crate::diagnose::ctx::Ctx;
+use crate::diagnose::findings::{finding, monitor_error, pass, skip};
 use crate::model::{Finding, Status};
 
 pub const ID: &str = "logging.enabled";
@@ -26,7 +27,7 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
             ),
         );
     };
-    match cx.api.log_group_exists(&group).await {
+    match cx.log_group_exists(&group).await {
         Ok(true) => pass(
             ID,
             format!("error logging is enabled to {group}"),

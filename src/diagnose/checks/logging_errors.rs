@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::ctx::{finding, monitor_error, pass, skip, Ctx};
+use crate::diagnose::ctx::Ctx;
+use crate::diagnose::findings::{finding, monitor_error, pass, skip};
 use crate::model::{Finding, Status};
 
 pub const ID: &str = "logging.errors";

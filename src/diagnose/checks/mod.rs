@@ -6,7 +6,6 @@
 //! Invariant: checks do no I/O of their own; every AWS read goes through `Ctx` (made once per
 //! diagnosis). A check that cannot read is `error`, never the stream's cause.
 
-pub mod ctx;
 pub mod iam_kinesis;
 pub mod iam_kms;
 pub mod iam_lambda;
@@ -35,11 +34,12 @@ use serde_json::json;
 
 use crate::aws::{DiagnosisApi, StreamDescription};
 use crate::config::DiagnosisSettings;
+use crate::diagnose::ctx::Ctx;
+use crate::diagnose::findings::{finding, skip};
 use crate::diagnose::{Diagnose, Diagnosis};
 use crate::model::Window;
 use crate::model::{Finding, Status};
 use crate::poll::inventory::Entry;
-use ctx::{finding, skip, Ctx};
 
 /// Every check id of the spec, in priority order (the first `fail` is the root cause).
 pub const ALL_IDS: [&str; 18] = [

@@ -5,11 +5,11 @@
 
 use serde_json::{json, Value};
 
-use super::ctx::{
-    finding, firehose_context, monitor_error, object_arn_pattern, pass, sample_object_arn, skip,
-    Ctx,
-};
 use super::iam_s3::{BUCKET_ACTIONS, OBJECT_ACTIONS};
+use crate::diagnose::arn::{object_arn_pattern, sample_object_arn};
+use crate::diagnose::ctx::Ctx;
+use crate::diagnose::findings::{finding, monitor_error, pass, skip};
+use crate::diagnose::identity::firehose_context;
 use crate::diagnose::policy::{self, Decision, Policy, PolicyKind, Principal, Request};
 use crate::model::{Finding, Status};
 

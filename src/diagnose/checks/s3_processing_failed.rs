@@ -5,7 +5,9 @@ use std::io::Read;
 
 use serde_json::{json, Value};
 
-use super::ctx::{error_output_prefix, finding, monitor_error, pass, skip, Ctx};
+use crate::diagnose::arn::error_output_prefix;
+use crate::diagnose::ctx::Ctx;
+use crate::diagnose::findings::{finding, monitor_error, pass, skip};
 use crate::model::{Finding, Status};
 
 pub const ID: &str = "s3.processing_failed";
@@ -47,11 +49,10 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
                 (cx.window.start - chrono::Duration::hours(1)).format("%Y/%m/%d/%H/")
             )
         });
-    let objects = match cx
-        .api
-        .list_objects(&d.bucket, &prefix, start_after.as_deref(), 10_000)
-        .await
-    {
+    let listed = cx
+        .list_objects(&prefix, start_after.as_deref(), 10_000)
+        .await;
+    let objects = match listed.unwrap_or_else(|| Ok(Vec::new())) {
         Ok(o) => o,
         Err(e) if e.is_not_found() => {
             return skip(
@@ -76,9 +77,10 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
             json!({"prefix": prefix}),
         );
     };
-    let record = match cx.api.get_object(&d.bucket, &newest.key, 1 << 20).await {
-        Ok(b) => newest_record(&b),
-        Err(e) => return monitor_error(ID, &e, "s3:GetObject"),
+    let record = match cx.get_object(&newest.key, 1 << 20).await {
+        Some(Ok(b)) => newest_record(&b),
+        None => None,
+        Some(Err(e)) => return monitor_error(ID, &e, "s3:GetObject"),
     };
     let r = record.unwrap_or(Value::Null);
     let quote = json!({

@@ -3,8 +3,9 @@
 
 use serde_json::json;
 
-use super::ctx::{finding, monitor_error, pass, skip, Ctx};
 use crate::aws::{AwsError, Source};
+use crate::diagnose::ctx::Ctx;
+use crate::diagnose::findings::{finding, monitor_error, pass, skip};
 use crate::model::{Finding, Status};
 
 pub const ID: &str = "source.kinesis";
@@ -14,8 +15,11 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
     let Source::KinesisStream { stream_arn, .. } = &cx.desc.source else {
         return skip(ID, "the source is not a Kinesis data stream");
     };
-    let name = stream_arn.rsplit('/').next().unwrap_or(stream_arn);
-    let info = match cx.api.kinesis_stream(name).await {
+    let name = crate::diagnose::arn::kinesis_stream_name(stream_arn);
+    let Some(read) = cx.kinesis_stream().await else {
+        return skip(ID, "the source is not a Kinesis data stream");
+    };
+    let info = match read {
         Ok(i) => i,
         Err(e @ AwsError::NotFound { .. }) => {
             return finding(ID, Status::Fail, format!("the source stream {stream_arn} does not exist"), json!({"stream": stream_arn, "error": e.to_string()}), "recreate the Kinesis data stream, or recreate the delivery stream with an existing source")

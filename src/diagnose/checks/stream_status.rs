@@ -2,7 +2,8 @@
 
 use serde_json::json;
 
-use super::ctx::{finding, pass, Ctx};
+use crate::diagnose::ctx::Ctx;
+use crate::diagnose::findings::{finding, pass};
 use crate::model::{Finding, Status};
 
 pub const ID: &str = "stream.status";
