@@ -1,0 +1,24 @@
+//! Every default of the configuration, in one place (README's configuration table lists them).
+
+pub const AWS_TIMEOUT: &str = "10s";
+pub const AWS_MAX_ATTEMPTS: i64 = 3;
+pub const STREAMS_INCLUDE: &str = "*";
+pub const STREAMS_REFRESH: &str = "15m";
+pub const POLL: &str = "0 */5 * * * *";
+pub const PERIOD_SECONDS: i64 = 60;
+pub const DELAY_SECONDS: i64 = 120;
+pub const LOOKBACK_PERIODS: i64 = 10;
+pub const FAILING_AFTER_PERIODS: i64 = 3;
+pub const RECOVER_AFTER_PERIODS: i64 = 2;
+pub const RECHECK_AFTER: &str = "15m";
+pub const RENOTIFY_AFTER: &str = "4h";
+pub const LISTEN: &str = "0.0.0.0:9725";
+pub const STATE_PATH: &str = "/var/lib/firehose-sentinel/state.json";
+pub const INITIAL_BACKOFF: &str = "2s";
+pub const MAX_BACKOFF: &str = "60s";
+pub const GIVE_UP_AFTER: &str = "24h";
+pub const DELIVERY_TIMEOUT: &str = "10s";
+pub const CHECK_TIMEOUT: &str = "30s";
+pub const DIAGNOSIS_CONCURRENCY: i64 = 4;
+pub const ALERTMANAGER_RESEND_EVERY: &str = "1m";
+pub const PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";

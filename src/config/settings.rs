@@ -1,0 +1,205 @@
+//! The validated configuration the rest of the program trusts: typed sections, secrets as
+//! [`Secret`]s, globs compiled. Built only by `validate`; printed with every secret redacted.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use globset::GlobSet;
+use serde::Serialize;
+
+use crate::secret::Secret;
+
+/// The validated configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub aws: AwsSettings,
+    pub streams: StreamSettings,
+    pub schedule: ScheduleSettings,
+    pub detection: DetectionSettings,
+    pub server: ServerSettings,
+    pub state: StateSettings,
+    pub alerts: AlertSettings,
+    pub delivery: DeliverySettings,
+    pub diagnosis: DiagnosisSettings,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AwsSettings {
+    /// `None`: the SDK's default region chain decides.
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    #[serde(with = "humantime_serde_compat")]
+    pub timeout: Duration,
+    pub max_attempts: u32,
+    pub profile: Option<String>,
+    /// Role the monitor assumes to read this account (cross-account monitoring).
+    pub role_arn: Option<String>,
+    pub s3_force_path_style: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamSettings {
+    pub names: Vec<String>,
+    pub discover: bool,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    /// How often stream descriptions (and discovery) are refreshed.
+    #[serde(with = "humantime_serde_compat")]
+    pub refresh: Duration,
+    #[serde(skip)]
+    pub(super) include_set: GlobSetWrap,
+    #[serde(skip)]
+    pub(super) exclude_set: GlobSetWrap,
+}
+
+impl StreamSettings {
+    /// Whether a discovered stream name passes the include/exclude globs.
+    pub fn selects(&self, name: &str) -> bool {
+        self.include_set.0.is_match(name) && !self.exclude_set.0.is_match(name)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub(super) struct GlobSetWrap(pub(super) GlobSet);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScheduleSettings {
+    pub poll: String,
+    pub period_seconds: u32,
+    pub delay_seconds: u32,
+    pub lookback_periods: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectionSettings {
+    pub failing_after_periods: u32,
+    pub recover_after_periods: u32,
+    #[serde(with = "humantime_serde_compat")]
+    pub recheck_after: Duration,
+    #[serde(with = "humantime_serde_compat")]
+    pub renotify_after: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StateSettings {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DiagnosisSettings {
+    #[serde(with = "humantime_serde_compat")]
+    pub check_timeout: Duration,
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliverySettings {
+    #[serde(with = "humantime_serde_compat")]
+    pub initial_backoff: Duration,
+    #[serde(with = "humantime_serde_compat")]
+    pub max_backoff: Duration,
+    #[serde(with = "humantime_serde_compat")]
+    pub give_up_after: Duration,
+    #[serde(with = "humantime_serde_compat")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct AlertSettings {
+    pub webhook: Vec<WebhookConfig>,
+    pub slack: Vec<SlackConfig>,
+    pub alertmanager: Vec<AlertmanagerConfig>,
+    pub pagerduty: Vec<PagerDutyConfig>,
+}
+
+impl AlertSettings {
+    /// Names of every configured sink, in configuration order.
+    pub fn sink_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.webhook.iter().map(|s| s.name.clone()).collect();
+        v.extend(self.slack.iter().map(|s| s.name.clone()));
+        v.extend(self.alertmanager.iter().map(|s| s.name.clone()));
+        v.extend(self.pagerduty.iter().map(|s| s.name.clone()));
+        v
+    }
+}
+
+/// Which streams a sink receives alerts for (`streams` globs; all when absent).
+#[derive(Debug, Clone, Default)]
+pub struct StreamFilter {
+    pub(super) patterns: Vec<String>,
+    pub(super) set: Option<GlobSet>,
+}
+
+impl StreamFilter {
+    pub fn matches(&self, stream: &str) -> bool {
+        self.set.as_ref().is_none_or(|s| s.is_match(stream))
+    }
+}
+
+impl Serialize for StreamFilter {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.patterns.serialize(s)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookConfig {
+    pub name: String,
+    pub url: Secret,
+    pub secret: Option<Secret>,
+    /// Header values may carry tokens: they are treated as secrets.
+    pub headers: BTreeMap<String, Secret>,
+    pub streams: StreamFilter,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SlackConfig {
+    pub name: String,
+    pub webhook_url: Secret,
+    pub streams: StreamFilter,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertmanagerConfig {
+    pub name: String,
+    pub urls: Vec<String>,
+    #[serde(with = "humantime_serde_compat")]
+    pub resend_every: Duration,
+    pub streams: StreamFilter,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PagerDutyConfig {
+    pub name: String,
+    pub routing_key: Secret,
+    pub url: String,
+    pub streams: StreamFilter,
+}
+
+mod humantime_serde_compat {
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+}
+
+impl Settings {
+    /// The effective configuration as JSON, every secret redacted.
+    pub fn redacted_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("<unprintable: {e}>"))
+    }
+
+    /// Length of the polling window.
+    pub fn window(&self) -> Duration {
+        Duration::from_secs(
+            u64::from(self.schedule.period_seconds) * u64::from(self.schedule.lookback_periods),
+        )
+    }
+}

@@ -1,0 +1,651 @@
+//! Validation: raw configuration (and what loading read for it) -> [`Settings`], or every
+//! problem found, each naming its key. Pure: no file, no environment lookup beyond the map
+//! it is given. One function per section; one rule (and one message) per kind of value.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use url::Url;
+
+use super::defaults as d;
+use super::raw::{
+    RawAlertmanager, RawAlerts, RawAws, RawConfig, RawDelivery, RawDetection, RawDiagnosis,
+    RawPagerDuty, RawSchedule, RawSlack, RawStreams, RawWebhook,
+};
+use super::settings::GlobSetWrap;
+use super::*;
+use crate::secret::Secret;
+
+/// The files secrets are read from, by path: their content, or why they could not be read.
+pub type SecretFiles = HashMap<String, Result<String, String>>;
+
+/// Validate a cron expression the way the scheduler parses it (6 fields, seconds first).
+pub fn validate_cron(expr: &str) -> Result<(), String> {
+    let fields = expr.split_whitespace().count();
+    if fields != 6 {
+        return Err(format!(
+            "invalid cron expression {expr:?}: expected 6 fields (sec min hour day-of-month month day-of-week), got {fields}"
+        ));
+    }
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(expr)
+        .map(|_| ())
+        .map_err(|e| format!("invalid cron expression {expr:?}: {e}"))
+}
+
+/// The one URL rule: an absolute http or https URL with a host. The message never quotes the
+/// URL (it may be a secret).
+pub fn url_rule(text: &str) -> Result<Url, String> {
+    match Url::parse(text) {
+        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => Ok(u),
+        Ok(u) => Err(format!(
+            "URL must be http or https with a host, got scheme {:?}",
+            u.scheme()
+        )),
+        Err(e) => Err(format!("invalid URL: {e}")),
+    }
+}
+
+/// The whole configuration.
+pub fn validate(
+    raw: RawConfig,
+    env: &HashMap<String, String>,
+    files: &SecretFiles,
+) -> Result<Settings, Vec<Problem>> {
+    let mut v = V {
+        problems: Vec::new(),
+        env,
+        files,
+    };
+    let aws = aws(&mut v, raw.aws);
+    let streams = streams(&mut v, raw.streams);
+    let schedule = schedule(&mut v, raw.schedule);
+    let detection = detection(&mut v, raw.detection, &schedule);
+    let server = server(&mut v, raw.server.listen);
+    let state = state(&mut v, raw.state.path);
+    let delivery = delivery(&mut v, raw.delivery);
+    let diagnosis = diagnosis(&mut v, raw.diagnosis);
+    let alerts = alerts(&mut v, raw.alerts);
+    if !v.problems.is_empty() {
+        return Err(v.problems);
+    }
+    Ok(Settings {
+        aws,
+        streams,
+        schedule,
+        detection,
+        server,
+        state,
+        alerts,
+        delivery,
+        diagnosis,
+    })
+}
+
+fn aws(v: &mut V<'_>, raw: RawAws) -> AwsSettings {
+    if let Some(r) = &raw.region {
+        if r.trim().is_empty() || r.contains(char::is_whitespace) {
+            v.bad("aws.region", format!("invalid region {r:?}"));
+        }
+    }
+    let endpoint_url = raw.endpoint_url.as_deref().and_then(|u| {
+        v.url("aws.endpoint_url", u)
+            .map(|u| u.as_str().trim_end_matches('/').to_string())
+    });
+    if let Some(arn) = &raw.role_arn {
+        if !arn.starts_with("arn:") || !arn.contains(":role/") {
+            v.bad("aws.role_arn", format!("{arn:?} is not an IAM role ARN"));
+        }
+    }
+    AwsSettings {
+        region: raw.region,
+        endpoint_url,
+        timeout: v.duration("aws.timeout", raw.timeout.as_deref(), d::AWS_TIMEOUT),
+        max_attempts: v.int(
+            "aws.max_attempts",
+            raw.max_attempts,
+            d::AWS_MAX_ATTEMPTS,
+            1,
+            20,
+        ) as u32,
+        profile: raw.profile,
+        role_arn: raw.role_arn,
+        s3_force_path_style: raw.s3_force_path_style.unwrap_or(false),
+    }
+}
+
+fn streams(v: &mut V<'_>, raw: RawStreams) -> StreamSettings {
+    let names = raw.names.unwrap_or_default();
+    let discover = raw.discover.unwrap_or(false);
+    let include = raw
+        .include
+        .unwrap_or_else(|| vec![d::STREAMS_INCLUDE.into()]);
+    let exclude = raw.exclude.unwrap_or_default();
+    for (i, n) in names.iter().enumerate() {
+        if n.is_empty()
+            || n.len() > 64
+            || !n
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
+        {
+            v.bad(
+                format!("streams.names[{i}]"),
+                format!("{n:?} is not a valid delivery stream name (1-64 of a-z A-Z 0-9 _ . -)"),
+            );
+        }
+    }
+    if names.is_empty() && !discover {
+        v.bad(
+            "streams",
+            "no stream selected: set streams.names, or streams.discover = true",
+        );
+    }
+    if discover && include.is_empty() {
+        v.bad(
+            "streams.include",
+            "empty list: discovery would select no stream",
+        );
+    }
+    let include_set = GlobSetWrap(v.globs("streams.include", &include));
+    let exclude_set = GlobSetWrap(v.globs("streams.exclude", &exclude));
+    StreamSettings {
+        names,
+        discover,
+        include,
+        exclude,
+        refresh: v.duration(
+            "streams.refresh",
+            raw.refresh.as_deref(),
+            d::STREAMS_REFRESH,
+        ),
+        include_set,
+        exclude_set,
+    }
+}
+
+fn schedule(v: &mut V<'_>, raw: RawSchedule) -> ScheduleSettings {
+    let poll = raw.poll.unwrap_or_else(|| d::POLL.to_string());
+    if let Err(e) = validate_cron(&poll) {
+        v.bad("schedule.poll", e);
+    }
+    let period = v.int(
+        "schedule.period_seconds",
+        raw.period_seconds,
+        d::PERIOD_SECONDS,
+        60,
+        86_400,
+    );
+    if period % 60 != 0 {
+        v.bad(
+            "schedule.period_seconds",
+            format!("{period} is not a multiple of 60 (Firehose publishes 1-minute metrics)"),
+        );
+    }
+    ScheduleSettings {
+        poll,
+        period_seconds: period as u32,
+        delay_seconds: v.int(
+            "schedule.delay_seconds",
+            raw.delay_seconds,
+            d::DELAY_SECONDS,
+            0,
+            86_400,
+        ) as u32,
+        lookback_periods: v.int(
+            "schedule.lookback_periods",
+            raw.lookback_periods,
+            d::LOOKBACK_PERIODS,
+            1,
+            1_440,
+        ) as u32,
+    }
+}
+
+fn detection(v: &mut V<'_>, raw: RawDetection, schedule: &ScheduleSettings) -> DetectionSettings {
+    let detection = DetectionSettings {
+        failing_after_periods: v.int(
+            "detection.failing_after_periods",
+            raw.failing_after_periods,
+            d::FAILING_AFTER_PERIODS,
+            1,
+            1_000,
+        ) as u32,
+        recover_after_periods: v.int(
+            "detection.recover_after_periods",
+            raw.recover_after_periods,
+            d::RECOVER_AFTER_PERIODS,
+            1,
+            1_000,
+        ) as u32,
+        recheck_after: v.duration(
+            "detection.recheck_after",
+            raw.recheck_after.as_deref(),
+            d::RECHECK_AFTER,
+        ),
+        renotify_after: v.duration(
+            "detection.renotify_after",
+            raw.renotify_after.as_deref(),
+            d::RENOTIFY_AFTER,
+        ),
+    };
+    let lookback = schedule.lookback_periods;
+    if detection.failing_after_periods > lookback {
+        v.bad(
+            "detection.failing_after_periods",
+            format!(
+                "{} is larger than schedule.lookback_periods ({lookback}): a stream could never be seen failing",
+                detection.failing_after_periods
+            ),
+        );
+    }
+    if detection.recover_after_periods > lookback {
+        v.bad(
+            "detection.recover_after_periods",
+            format!(
+                "{} is larger than schedule.lookback_periods ({lookback}): an incident could never close",
+                detection.recover_after_periods
+            ),
+        );
+    }
+    detection
+}
+
+fn server(v: &mut V<'_>, listen: Option<String>) -> ServerSettings {
+    let text = listen.unwrap_or_else(|| d::LISTEN.into());
+    let listen = match text.parse::<SocketAddr>() {
+        Ok(a) => a,
+        Err(_) => {
+            v.bad(
+                "server.listen",
+                format!("invalid address {text:?}: expected IP:PORT such as 0.0.0.0:9725"),
+            );
+            SocketAddr::from(([0, 0, 0, 0], 9725))
+        }
+    };
+    ServerSettings { listen }
+}
+
+fn state(v: &mut V<'_>, path: Option<String>) -> StateSettings {
+    let path = path.unwrap_or_else(|| d::STATE_PATH.into());
+    if path.trim().is_empty() {
+        v.bad("state.path", "must not be empty");
+    }
+    StateSettings {
+        path: PathBuf::from(path),
+    }
+}
+
+fn delivery(v: &mut V<'_>, raw: RawDelivery) -> DeliverySettings {
+    let delivery = DeliverySettings {
+        initial_backoff: v.duration(
+            "delivery.initial_backoff",
+            raw.initial_backoff.as_deref(),
+            d::INITIAL_BACKOFF,
+        ),
+        max_backoff: v.duration(
+            "delivery.max_backoff",
+            raw.max_backoff.as_deref(),
+            d::MAX_BACKOFF,
+        ),
+        give_up_after: v.duration(
+            "delivery.give_up_after",
+            raw.give_up_after.as_deref(),
+            d::GIVE_UP_AFTER,
+        ),
+        timeout: v.duration(
+            "delivery.timeout",
+            raw.timeout.as_deref(),
+            d::DELIVERY_TIMEOUT,
+        ),
+    };
+    if delivery.max_backoff < delivery.initial_backoff {
+        v.bad(
+            "delivery.max_backoff",
+            "must not be shorter than delivery.initial_backoff",
+        );
+    }
+    delivery
+}
+
+fn diagnosis(v: &mut V<'_>, raw: RawDiagnosis) -> DiagnosisSettings {
+    DiagnosisSettings {
+        check_timeout: v.duration(
+            "diagnosis.check_timeout",
+            raw.check_timeout.as_deref(),
+            d::CHECK_TIMEOUT,
+        ),
+        concurrency: v.int(
+            "diagnosis.concurrency",
+            raw.concurrency,
+            d::DIAGNOSIS_CONCURRENCY,
+            1,
+            64,
+        ) as usize,
+    }
+}
+
+/// `[[alerts.*]]`: every sink, with names unique across kinds.
+fn alerts(v: &mut V<'_>, raw: RawAlerts) -> AlertSettings {
+    let mut seen = Vec::new();
+    let mut alerts = AlertSettings::default();
+    for (i, w) in raw.webhook.into_iter().enumerate() {
+        alerts
+            .webhook
+            .extend(webhook(v, &format!("alerts.webhook[{i}]"), w, &mut seen));
+    }
+    for (i, s) in raw.slack.into_iter().enumerate() {
+        alerts
+            .slack
+            .extend(slack(v, &format!("alerts.slack[{i}]"), s, &mut seen));
+    }
+    for (i, a) in raw.alertmanager.into_iter().enumerate() {
+        alerts.alertmanager.push(alertmanager(
+            v,
+            &format!("alerts.alertmanager[{i}]"),
+            a,
+            &mut seen,
+        ));
+    }
+    for (i, p) in raw.pagerduty.into_iter().enumerate() {
+        alerts.pagerduty.extend(pagerduty(
+            v,
+            &format!("alerts.pagerduty[{i}]"),
+            p,
+            &mut seen,
+        ));
+    }
+    alerts
+}
+
+fn webhook(
+    v: &mut V<'_>,
+    key: &str,
+    w: RawWebhook,
+    seen: &mut Vec<String>,
+) -> Option<WebhookConfig> {
+    let name = v.sink_name(key, w.name, seen);
+    let url = v.secret(key, "url", w.url, w.url_env, w.url_file, true);
+    if let Some(u) = &url {
+        v.secret_url(&format!("{key}.url"), u);
+    }
+    let secret = v.secret(key, "secret", w.secret, w.secret_env, w.secret_file, false);
+    let mut headers = BTreeMap::new();
+    for (h, val) in w.headers {
+        if reqwest::header::HeaderName::from_bytes(h.as_bytes()).is_err() {
+            v.bad(
+                format!("{key}.headers"),
+                format!("invalid header name {h:?}"),
+            );
+        }
+        headers.insert(h, Secret::new(val));
+    }
+    let streams = v.stream_filter(&format!("{key}.streams"), w.streams);
+    Some(WebhookConfig {
+        name,
+        url: url?,
+        secret,
+        headers,
+        streams,
+    })
+}
+
+fn slack(v: &mut V<'_>, key: &str, s: RawSlack, seen: &mut Vec<String>) -> Option<SlackConfig> {
+    let name = v.sink_name(key, s.name, seen);
+    let url = v.secret(
+        key,
+        "webhook_url",
+        s.webhook_url,
+        s.webhook_url_env,
+        s.webhook_url_file,
+        true,
+    );
+    if let Some(u) = &url {
+        v.secret_url(&format!("{key}.webhook_url"), u);
+    }
+    let streams = v.stream_filter(&format!("{key}.streams"), s.streams);
+    Some(SlackConfig {
+        name,
+        webhook_url: url?,
+        streams,
+    })
+}
+
+fn alertmanager(
+    v: &mut V<'_>,
+    key: &str,
+    a: RawAlertmanager,
+    seen: &mut Vec<String>,
+) -> AlertmanagerConfig {
+    let name = v.sink_name(key, a.name, seen);
+    let urls = a.urls.unwrap_or_default();
+    if urls.is_empty() {
+        v.bad(
+            format!("{key}.urls"),
+            "missing: give at least one Alertmanager URL",
+        );
+    }
+    for (j, u) in urls.iter().enumerate() {
+        v.url(&format!("{key}.urls[{j}]"), u);
+    }
+    let resend_every = v.duration(
+        &format!("{key}.resend_every"),
+        a.resend_every.as_deref(),
+        d::ALERTMANAGER_RESEND_EVERY,
+    );
+    let streams = v.stream_filter(&format!("{key}.streams"), a.streams);
+    AlertmanagerConfig {
+        name,
+        urls: urls
+            .into_iter()
+            .map(|u| u.trim_end_matches('/').to_string())
+            .collect(),
+        resend_every,
+        streams,
+    }
+}
+
+fn pagerduty(
+    v: &mut V<'_>,
+    key: &str,
+    p: RawPagerDuty,
+    seen: &mut Vec<String>,
+) -> Option<PagerDutyConfig> {
+    let name = v.sink_name(key, p.name, seen);
+    let routing_key = v.secret(
+        key,
+        "routing_key",
+        p.routing_key,
+        p.routing_key_env,
+        p.routing_key_file,
+        true,
+    );
+    let url = p.url.unwrap_or_else(|| d::PAGERDUTY_URL.into());
+    v.url(&format!("{key}.url"), &url);
+    let streams = v.stream_filter(&format!("{key}.streams"), p.streams);
+    Some(PagerDutyConfig {
+        name,
+        routing_key: routing_key?,
+        url,
+        streams,
+    })
+}
+
+/// The problems found so far, and what validation may look up.
+struct V<'a> {
+    problems: Vec<Problem>,
+    env: &'a HashMap<String, String>,
+    files: &'a SecretFiles,
+}
+
+impl V<'_> {
+    fn bad(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    fn duration(&mut self, key: &str, raw: Option<&str>, default: &str) -> Duration {
+        let text = raw.unwrap_or(default);
+        match humantime::parse_duration(text) {
+            Ok(d) if !d.is_zero() => d,
+            Ok(_) => {
+                self.bad(key, format!("duration {text:?} must be greater than zero"));
+                Duration::from_secs(1)
+            }
+            Err(e) => {
+                self.bad(
+                    key,
+                    format!("invalid duration {text:?}: {e} (examples: \"30s\", \"15m\", \"4h\")"),
+                );
+                Duration::from_secs(1)
+            }
+        }
+    }
+
+    fn int(&mut self, key: &str, raw: Option<i64>, default: i64, min: i64, max: i64) -> i64 {
+        let v = raw.unwrap_or(default);
+        if v < min || v > max {
+            self.bad(key, format!("{v} is out of range ({min} to {max})"));
+            return default;
+        }
+        v
+    }
+
+    fn url(&mut self, key: &str, text: &str) -> Option<Url> {
+        url_rule(text).map_err(|m| self.bad(key, m)).ok()
+    }
+
+    /// [`url_rule`] for a URL that is a secret.
+    fn secret_url(&mut self, key: &str, url: &Secret) {
+        if let Err(m) = url_rule(url.expose()) {
+            self.bad(key, m);
+        }
+    }
+
+    /// A secret given as `KEY`, `KEY_env` or `KEY_file`: exactly one of them.
+    fn secret(
+        &mut self,
+        prefix: &str,
+        key: &str,
+        inline: Option<String>,
+        env_name: Option<String>,
+        file: Option<String>,
+        required: bool,
+    ) -> Option<Secret> {
+        let given = [inline.is_some(), env_name.is_some(), file.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
+        if given > 1 {
+            self.bad(
+                format!("{prefix}.{key}"),
+                format!("give only one of {key}, {key}_env, {key}_file"),
+            );
+            return None;
+        }
+        let (value, source_key, empty) = if let Some(v) = inline {
+            (
+                Ok(v),
+                format!("{prefix}.{key}"),
+                "must not be empty".to_string(),
+            )
+        } else if let Some(name) = env_name {
+            let value = self
+                .env
+                .get(&name)
+                .map(|v| v.trim().to_string())
+                .ok_or_else(|| format!("environment variable {name} is not set"));
+            let empty = format!("environment variable {name} is empty");
+            (value, format!("{prefix}.{key}_env"), empty)
+        } else if let Some(path) = file {
+            let value = match self.files.get(&path) {
+                Some(Ok(content)) => Ok(content.trim().to_string()),
+                Some(Err(e)) => Err(format!("cannot read {path}: {e}")),
+                None => Err(format!("cannot read {path}: not loaded")),
+            };
+            (
+                value,
+                format!("{prefix}.{key}_file"),
+                format!("file {path} is empty"),
+            )
+        } else {
+            if required {
+                self.bad(
+                    format!("{prefix}.{key}"),
+                    format!("missing: set {key}, {key}_env or {key}_file"),
+                );
+            }
+            return None;
+        };
+        match value {
+            Ok(v) if v.is_empty() => {
+                self.bad(source_key, empty);
+                None
+            }
+            Ok(v) => Some(Secret::new(v)),
+            Err(m) => {
+                self.bad(source_key, m);
+                None
+            }
+        }
+    }
+
+    fn globs(&mut self, key: &str, patterns: &[String]) -> GlobSet {
+        let mut b = GlobSetBuilder::new();
+        for p in patterns {
+            match Glob::new(p) {
+                Ok(g) => {
+                    b.add(g);
+                }
+                Err(e) => self.bad(key, format!("invalid glob {p:?}: {e}")),
+            }
+        }
+        b.build().unwrap_or_default()
+    }
+
+    fn stream_filter(&mut self, key: &str, patterns: Option<Vec<String>>) -> StreamFilter {
+        match patterns {
+            None => StreamFilter::default(),
+            Some(p) if p.is_empty() => {
+                self.bad(
+                    key,
+                    "empty list selects no stream: remove the key to select all",
+                );
+                StreamFilter::default()
+            }
+            Some(p) => {
+                let set = self.globs(key, &p);
+                StreamFilter {
+                    patterns: p,
+                    set: Some(set),
+                }
+            }
+        }
+    }
+
+    fn sink_name(&mut self, key: &str, name: Option<String>, seen: &mut Vec<String>) -> String {
+        match name {
+            Some(n) if !n.trim().is_empty() => {
+                if seen.contains(&n) {
+                    self.bad(
+                        format!("{key}.name"),
+                        format!("sink name {n:?} is used twice; names must be unique"),
+                    );
+                }
+                seen.push(n.clone());
+                n
+            }
+            _ => {
+                self.bad(format!("{key}.name"), "missing: every sink needs a name");
+                String::new()
+            }
+        }
+    }
+}
