@@ -80,19 +80,22 @@ pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> Ex
     } else {
         print!("{}", report.to_text());
     }
-    // 0 only when every stream is healthy or idle: `unknown` (no data yet, or unreadable)
-    // is not a clean bill of health.
-    let problem = report.streams.iter().any(|s| {
-        matches!(
-            s.health,
-            Health::Failing | Health::Stalled | Health::Degraded | Health::Unknown
-        ) || s.findings.iter().any(|f| f.status == Status::Fail)
-    });
-    if problem {
+    if has_problem(&report) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// A stream failing, stalled, degraded or unknown, or a check that fails: `check` exits 1.
+/// `unknown` (no data yet, or unreadable) is not a clean bill of health.
+pub fn has_problem(report: &Report) -> bool {
+    report.streams.iter().any(|s| {
+        matches!(
+            s.health,
+            Health::Failing | Health::Stalled | Health::Degraded | Health::Unknown
+        ) || s.findings.iter().any(|f| f.status == Status::Fail)
+    })
 }
 
 /// `test-alert`: send a marked test alert through each (or one) sink, report each outcome.

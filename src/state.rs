@@ -234,4 +234,33 @@ mod tests {
             .collect();
         assert_eq!(aside.len(), 1);
     }
+
+    #[test]
+    fn a_state_file_whose_incident_holds_the_whole_last_alert_still_loads() {
+        // Before the firing snapshot, `last_firing` held the whole alert payload.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let old = r#"{"version":1,"incidents":{"orders":{"id":"inc-0123456789abcdef","stream":"orders",
+          "started_at":"2026-11-26T03:00:00Z","health":"failing","seq":1,"firing_sent":true,
+          "last_root_cause":"s3.bucket","last_alert_at":"2026-11-26T03:00:00Z","waiting_cycles":0,
+          "last_diagnosis_at":"2026-11-26T03:00:00Z","last_bad_at":null,
+          "last_firing":{"schema":"firehose-sentinel/alert/v1","status":"firing",
+            "incident_id":"inc-0123456789abcdef","sequence":1,"stream":"orders",
+            "arn":"arn:aws:firehose:us-east-1:1:deliverystream/orders","account":"1",
+            "region":"us-east-1","health":"failing","started_at":"2026-11-26T03:00:00Z",
+            "resolved_at":null,"summary":"orders: delivery to S3 is failing",
+            "root_cause":{"check":"s3.bucket","summary":"gone","remediation":"create it"},
+            "findings":[],"metrics":{},"test":false,"reason":"opened",
+            "created_at":"2026-11-26T03:00:00Z"}}},"outbox":[],"rejected":[]}"#;
+        std::fs::write(&path, old).unwrap();
+        let (store, warn) = StateStore::open(&path);
+        assert!(warn.is_none(), "{warn:?}");
+        let snap = store.snapshot();
+        let firing = snap.incidents["orders"].last_firing.as_ref().unwrap();
+        assert_eq!(
+            firing.to_alert().idempotency_key(),
+            "inc-0123456789abcdef:1"
+        );
+        assert_eq!(firing.root_cause.as_ref().unwrap().check, "s3.bucket");
+    }
 }

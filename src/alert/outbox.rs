@@ -81,6 +81,42 @@ pub fn backoff(d: &DeliverySettings, attempts: u32) -> Duration {
     base.mul_f64(jitter).min(d.max_backoff)
 }
 
+/// What a worker does with the head of its queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Send it now.
+    Now,
+    /// Its next attempt is this far off.
+    In(Duration),
+    /// Older than `delivery.give_up_after`: drop it.
+    Expired,
+}
+
+/// [`Due`] for `entry` at `now`.
+pub fn due(entry: &OutboxEntry, now: DateTime<Utc>, d: &DeliverySettings) -> Due {
+    let age = (now - entry.enqueued_at).to_std().unwrap_or_default();
+    if age > d.give_up_after {
+        Due::Expired
+    } else if entry.next_attempt_at > now {
+        Due::In((entry.next_attempt_at - now).to_std().unwrap_or_default())
+    } else {
+        Due::Now
+    }
+}
+
+/// The wait after a retryable failure: the backoff, or the receiver's `Retry-After` when it
+/// asks for longer (never past `delivery.give_up_after`).
+pub fn retry_delay(
+    d: &DeliverySettings,
+    backoff: Duration,
+    retry_after: Option<Duration>,
+) -> Duration {
+    match retry_after {
+        Some(ra) => backoff.max(ra.min(d.give_up_after)),
+        None => backoff,
+    }
+}
+
 impl Outbox {
     pub fn new(
         store: Arc<dyn QueueStore>,
@@ -234,26 +270,26 @@ impl Outbox {
                 }
                 continue;
             };
-            let now = Utc::now();
-            let age = (now - entry.enqueued_at).to_std().unwrap_or_default();
-            if age > self.delivery.give_up_after {
-                tracing::error!(sink = %name, key = %entry.alert.idempotency_key(), stream = %entry.alert.stream,
-                    attempts = entry.attempts, last_error = ?entry.last_error, "alert dropped: older than delivery.give_up_after");
-                self.remove(&entry);
-                self.metrics
-                    .alerts_dropped_total
-                    .with_label_values(&[&name, "expired"])
-                    .inc();
-                self.persist().await;
-                continue;
-            }
-            if entry.next_attempt_at > now {
-                let wait = (entry.next_attempt_at - now).to_std().unwrap_or_default();
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = shutdown.cancelled() => return,
+            match due(&entry, Utc::now(), &self.delivery) {
+                Due::Now => {}
+                Due::In(wait) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.cancelled() => return,
+                    }
+                    continue;
                 }
-                continue;
+                Due::Expired => {
+                    tracing::error!(sink = %name, key = %entry.alert.idempotency_key(), stream = %entry.alert.stream,
+                    attempts = entry.attempts, last_error = ?entry.last_error, "alert dropped: older than delivery.give_up_after");
+                    self.remove(&entry);
+                    self.metrics
+                        .alerts_dropped_total
+                        .with_label_values(&[&name, "expired"])
+                        .inc();
+                    self.persist().await;
+                    continue;
+                }
             }
             let result = tokio::select! {
                 r = sink.send(&entry.alert) => r,
@@ -278,10 +314,11 @@ impl Outbox {
                         .with_label_values(&[&name])
                         .inc();
                     let attempts = entry.attempts + 1;
-                    let mut delay = backoff(&self.delivery, attempts);
-                    if let Some(ra) = retry_after {
-                        delay = delay.max(ra.min(self.delivery.give_up_after));
-                    }
+                    let delay = retry_delay(
+                        &self.delivery,
+                        backoff(&self.delivery, attempts),
+                        retry_after,
+                    );
                     tracing::warn!(sink = %name, key = %entry.alert.idempotency_key(), attempts, error = %message,
                         retry_in = ?delay, "alert delivery failed; will retry");
                     let key = entry.alert.idempotency_key();
@@ -328,14 +365,52 @@ impl Outbox {
 mod tests {
     use super::*;
 
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let d = DeliverySettings {
+    fn delivery() -> DeliverySettings {
+        DeliverySettings {
             initial_backoff: Duration::from_secs(2),
             max_backoff: Duration::from_secs(60),
             give_up_after: Duration::from_secs(3600),
             timeout: Duration::from_secs(10),
+        }
+    }
+
+    #[test]
+    fn due_sends_waits_or_expires() {
+        let now = Utc::now();
+        let mut e = OutboxEntry {
+            sink: "s".into(),
+            alert: crate::plan::alerts::test_alert(now),
+            enqueued_at: now,
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
         };
+        assert_eq!(due(&e, now, &delivery()), Due::Now);
+        e.next_attempt_at = now + chrono::Duration::seconds(5);
+        assert_eq!(due(&e, now, &delivery()), Due::In(Duration::from_secs(5)));
+        e.enqueued_at = now - chrono::Duration::seconds(3601);
+        assert_eq!(due(&e, now, &delivery()), Due::Expired);
+    }
+
+    #[test]
+    fn retry_after_lengthens_the_wait_up_to_give_up_after() {
+        let d = delivery();
+        let b = Duration::from_secs(4);
+        assert_eq!(retry_delay(&d, b, None), b);
+        assert_eq!(retry_delay(&d, b, Some(Duration::from_secs(1))), b);
+        assert_eq!(
+            retry_delay(&d, b, Some(Duration::from_secs(30))),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            retry_delay(&d, b, Some(Duration::from_secs(86_400))),
+            Duration::from_secs(3600)
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let d = delivery();
         let b1 = backoff(&d, 1);
         assert!(b1 >= Duration::from_millis(1600) && b1 <= Duration::from_millis(2400));
         let b3 = backoff(&d, 3);

@@ -4,6 +4,8 @@
 //! traits only, so unit tests use in-memory fakes and integration tests the real SDK against
 //! an emulator. Errors say which operation failed and whether it was the monitor's own access.
 
+#[cfg(test)]
+pub mod fake;
 pub mod sdk;
 
 use std::collections::BTreeMap;

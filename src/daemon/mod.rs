@@ -6,6 +6,8 @@
 
 pub mod monitor;
 pub mod publish;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

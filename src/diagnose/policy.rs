@@ -624,12 +624,6 @@ pub enum Decision {
     ImplicitDeny,
 }
 
-impl Decision {
-    pub fn is_allowed(self) -> bool {
-        self == Decision::Allow
-    }
-}
-
 impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -748,10 +742,6 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    pub fn is_allowed(&self) -> bool {
-        self.decision.is_allowed()
-    }
-
     /// Missing keys over all unmet statements, sorted and deduplicated.
     pub fn missing_keys(&self) -> Vec<&str> {
         let mut keys: Vec<&str> = self

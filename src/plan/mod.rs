@@ -202,3 +202,213 @@ pub fn close_gone(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::aws::fake::s3_stream;
+    use crate::aws::AwsError;
+    use crate::model::{AlertReason, AlertStatus, Health};
+
+    fn cfg() -> DetectionSettings {
+        DetectionSettings {
+            failing_after_periods: 3,
+            recover_after_periods: 2,
+            recheck_after: Duration::from_secs(900),
+            renotify_after: Duration::from_secs(3600),
+        }
+    }
+
+    fn t(min: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, 3, 0, 0).unwrap() + chrono::Duration::minutes(min)
+    }
+
+    fn assessment(health: Health, points: &[(i64, f64)]) -> Assessment {
+        Assessment {
+            health,
+            reason: format!("{health} for the test"),
+            zero_success_periods: 0,
+            success_periods: 0,
+            undelivered_since: None,
+            success_points: points.iter().map(|(m, v)| (t(*m), *v)).collect(),
+            window_end: Some(t(10)),
+        }
+    }
+
+    fn diagnosed(rc: &str, at: DateTime<Utc>) -> Diagnosed {
+        Diagnosed {
+            at,
+            diagnosis: Diagnosis {
+                findings: vec![Finding {
+                    check: rc.into(),
+                    status: Status::Fail,
+                    summary: format!("{rc} is broken"),
+                    evidence: serde_json::Value::Null,
+                    remediation: format!("fix {rc}"),
+                }],
+                root_cause: Some(rc.into()),
+            },
+        }
+    }
+
+    fn cycle<'a>(
+        desc: &'a StreamDescription,
+        a: &'a Assessment,
+        stored: Option<&'a Incident>,
+        fresh: Option<&'a Diagnosed>,
+        remembered: Option<&'a Diagnosed>,
+    ) -> StreamCycle<'a> {
+        StreamCycle {
+            name: &desc.name,
+            description: Some(desc),
+            assessment: a,
+            metrics: None,
+            stored,
+            fresh,
+            remembered,
+        }
+    }
+
+    #[test]
+    fn a_failing_stream_opens_an_incident_and_fires_with_its_root_cause() {
+        let desc = s3_stream("orders");
+        let a = assessment(Health::Failing, &[(7, 0.0), (8, 0.0), (9, 0.0)]);
+        assert!(wants_diagnosis(None, &a, false, t(10), &cfg()));
+        let d = diagnosed("s3.bucket", t(10));
+        let p = advance(&cycle(&desc, &a, None, Some(&d), None), t(10), &cfg());
+        assert!(p.opened && p.changed && !p.closed);
+        assert_eq!(p.alerts.len(), 1);
+        let al = &p.alerts[0];
+        assert_eq!(
+            (al.status, al.reason, al.sequence),
+            (AlertStatus::Firing, AlertReason::Opened, 1)
+        );
+        assert_eq!(al.account, crate::aws::fake::ACCOUNT);
+        assert_eq!(al.region, "us-east-1");
+        assert_eq!(al.root_cause.as_ref().unwrap().remediation, "fix s3.bucket");
+        let inc = p.incident.as_ref().unwrap();
+        let snap = inc.last_firing.as_ref().unwrap();
+        assert_eq!(snap.to_alert().idempotency_key(), al.idempotency_key());
+        assert_eq!(p.report.root_cause.as_deref(), Some("s3.bucket"));
+        assert_eq!(p.report.incident.as_ref().unwrap().alerts_sent, 1);
+    }
+
+    #[test]
+    fn a_healthy_stream_without_incident_changes_nothing_and_lists_every_check_as_skipped() {
+        let desc = s3_stream("orders");
+        let a = assessment(Health::Healthy, &[(9, 1.0)]);
+        assert!(!wants_diagnosis(None, &a, false, t(10), &cfg()));
+        let p = advance(&cycle(&desc, &a, None, None, None), t(10), &cfg());
+        assert!(!p.opened && !p.changed && p.alerts.is_empty() && p.incident.is_none());
+        assert_eq!(p.report.findings.len(), checks::ALL_IDS.len());
+        assert!(p.report.findings.iter().all(|f| f.status == Status::Skip));
+        assert!(p.report.diagnosed_at.is_none());
+    }
+
+    #[test]
+    fn a_root_cause_change_names_the_previous_one_and_recovery_resolves_with_the_last_sent() {
+        let desc = s3_stream("orders");
+        let failing = assessment(Health::Failing, &[(7, 0.0), (8, 0.0), (9, 0.0)]);
+        let first = diagnosed("s3.bucket", t(10));
+        let p = advance(
+            &cycle(&desc, &failing, None, Some(&first), None),
+            t(10),
+            &cfg(),
+        );
+        let inc = p.incident.unwrap();
+        // Due for a re-check after recheck_after; the new diagnosis names another cause.
+        assert!(!wants_diagnosis(Some(&inc), &failing, true, t(20), &cfg()));
+        assert!(
+            wants_diagnosis(Some(&inc), &failing, false, t(20), &cfg()),
+            "restart"
+        );
+        assert!(wants_diagnosis(Some(&inc), &failing, true, t(25), &cfg()));
+        let second = diagnosed("kms.key", t(25));
+        let p = advance(
+            &cycle(&desc, &failing, Some(&inc), Some(&second), Some(&first)),
+            t(25),
+            &cfg(),
+        );
+        assert_eq!(p.alerts[0].reason, AlertReason::RootCauseChanged);
+        assert_eq!(
+            p.alerts[0].previous_root_cause.as_deref(),
+            Some("s3.bucket")
+        );
+        let inc = p.incident.unwrap();
+        let healthy = assessment(Health::Healthy, &[(9, 0.0), (26, 1.0), (27, 1.0)]);
+        let p = advance(
+            &cycle(&desc, &healthy, Some(&inc), None, Some(&second)),
+            t(28),
+            &cfg(),
+        );
+        assert!(p.closed && p.incident.is_none());
+        let resolved = &p.alerts[0];
+        assert_eq!(
+            (resolved.status, resolved.sequence),
+            (AlertStatus::Resolved, 3)
+        );
+        assert_eq!(resolved.root_cause.as_ref().unwrap().check, "kms.key");
+        assert!(resolved.findings.is_empty());
+        assert_eq!(resolved.health, Health::Healthy);
+        // The report no longer shows the diagnosis once the incident closed.
+        assert!(p.report.diagnosed_at.is_none());
+    }
+
+    #[test]
+    fn gone_streams_close_with_a_resolved_alert_unless_never_fired() {
+        let desc = s3_stream("orders");
+        let failing = assessment(Health::Failing, &[(7, 0.0), (8, 0.0), (9, 0.0)]);
+        let d = diagnosed("s3.bucket", t(10));
+        let fired = advance(&cycle(&desc, &failing, None, Some(&d), None), t(10), &cfg())
+            .incident
+            .unwrap();
+        let unfired = Incident::open("quiet", "arn", Health::Stalled, t(10));
+        let readable_later = Incident::open("flaky", "arn", Health::Failing, t(10));
+        let incidents: BTreeMap<String, Incident> = [
+            ("orders".to_string(), fired.clone()),
+            ("quiet".to_string(), unfired),
+            ("flaky".to_string(), readable_later),
+        ]
+        .into();
+        let entries: BTreeMap<String, Entry> = [
+            (
+                "orders".to_string(),
+                Entry::Missing {
+                    reason: "not found".into(),
+                },
+            ),
+            (
+                "flaky".to_string(),
+                Entry::Unreadable {
+                    error: AwsError::Timeout {
+                        operation: "DescribeDeliveryStream".into(),
+                    },
+                    last: None,
+                },
+            ),
+        ]
+        .into();
+        let gone = close_gone(&incidents, &entries, t(30));
+        let streams: Vec<&str> = gone.iter().map(|g| g.stream.as_str()).collect();
+        assert_eq!(
+            streams,
+            vec!["orders", "quiet"],
+            "an unreadable stream stays"
+        );
+        let a = gone[0].alert.as_ref().unwrap();
+        assert_eq!(
+            (a.status, a.reason, a.sequence),
+            (
+                AlertStatus::Resolved,
+                AlertReason::StreamGone,
+                fired.seq + 1
+            )
+        );
+        assert!(a.summary.contains("was deleted"));
+        assert!(gone[1].alert.is_none(), "never fired: nothing to resolve");
+    }
+}

@@ -88,18 +88,15 @@ impl Inventory {
         sel: &StreamSettings,
     ) -> Result<(), AwsError> {
         let previous = self.entries();
-        let mut names: BTreeSet<String> = sel.names.iter().cloned().collect();
-        let mut list_error = None;
-        if sel.discover {
-            match api.list_delivery_streams().await {
-                Ok(all) => names.extend(all.into_iter().filter(|n| sel.selects(n))),
-                Err(e) => {
-                    tracing::warn!(error = %e, "stream discovery failed; keeping the previous selection");
-                    names.extend(previous.keys().cloned());
-                    list_error = Some(e);
-                }
-            }
+        let listed = if sel.discover {
+            Some(api.list_delivery_streams().await)
+        } else {
+            None
+        };
+        if let Some(Err(e)) = &listed {
+            tracing::warn!(error = %e, "stream discovery failed; keeping the previous selection");
         }
+        let names = select(sel, listed.as_ref(), &previous);
         let described: Vec<(String, Result<StreamDescription, AwsError>)> = stream::iter(names)
             .map(|n| async move {
                 let r = api.describe_delivery_stream(&n).await;
@@ -110,39 +107,70 @@ impl Inventory {
             .await;
         let mut next = BTreeMap::new();
         for (name, r) in described {
-            let entry = match r {
-                Ok(d) => Entry::Described(Box::new(d)),
+            match &r {
                 Err(e) if e.is_not_found() => {
                     if !matches!(previous.get(&name), Some(Entry::Missing { .. }) | None) {
                         tracing::warn!(stream = %name, "delivery stream disappeared");
                     }
-                    // A discovered stream that is gone is simply no longer selected.
-                    if !sel.names.contains(&name) {
-                        continue;
-                    }
-                    Entry::Missing {
-                        reason: format!("delivery stream {name} not found: {e}"),
-                    }
                 }
                 Err(e) => {
-                    tracing::warn!(stream = %name, error = %e, "cannot describe delivery stream");
-                    Entry::Unreadable {
-                        error: e,
-                        last: previous
-                            .get(&name)
-                            .and_then(|p| p.description().cloned())
-                            .map(Box::new),
-                    }
+                    tracing::warn!(stream = %name, error = %e, "cannot describe delivery stream")
                 }
-            };
-            next.insert(name, entry);
+                Ok(_) => {}
+            }
+            if let Some(entry) = classify(&name, r, previous.get(&name), sel) {
+                next.insert(name, entry);
+            }
         }
         if let Ok(mut w) = self.entries.write() {
             *w = next;
         }
-        match list_error {
-            Some(e) => Err(e),
-            None => Ok(()),
+        match listed {
+            Some(Err(e)) => Err(e),
+            _ => Ok(()),
         }
     }
+}
+
+/// The names to describe: the configured ones, plus the listed ones the globs select. A
+/// listing that failed keeps the previously selected names.
+pub fn select(
+    sel: &StreamSettings,
+    listed: Option<&Result<Vec<String>, AwsError>>,
+    previous: &BTreeMap<String, Entry>,
+) -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = sel.names.iter().cloned().collect();
+    match listed {
+        Some(Ok(all)) => names.extend(all.iter().filter(|n| sel.selects(n)).cloned()),
+        Some(Err(_)) => names.extend(previous.keys().cloned()),
+        None => {}
+    }
+    names
+}
+
+/// The entry of one described name (`None`: a discovered stream that is gone is simply no
+/// longer selected). An unreadable stream keeps its last description.
+pub fn classify(
+    name: &str,
+    described: Result<StreamDescription, AwsError>,
+    previous: Option<&Entry>,
+    sel: &StreamSettings,
+) -> Option<Entry> {
+    Some(match described {
+        Ok(d) => Entry::Described(Box::new(d)),
+        Err(e) if e.is_not_found() => {
+            if !sel.names.iter().any(|n| n == name) {
+                return None;
+            }
+            Entry::Missing {
+                reason: format!("delivery stream {name} not found: {e}"),
+            }
+        }
+        Err(error) => Entry::Unreadable {
+            error,
+            last: previous
+                .and_then(|p| p.description().cloned())
+                .map(Box::new),
+        },
+    })
 }

@@ -54,6 +54,8 @@ fn name(n: &str) -> String {
 }
 
 impl Metrics {
+    /// Every family, registered. (Long on purpose: one declaration per family, read as a
+    /// list; splitting it would only scatter the names.)
     pub fn new() -> Self {
         let r = Registry::new();
         let mut names: Vec<String> = Vec::new();

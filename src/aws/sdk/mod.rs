@@ -11,7 +11,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::BehaviorVersion;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
@@ -80,8 +80,6 @@ impl ClientFactory {
 
 /// One SDK client per service, sharing credentials, region, timeouts and retries.
 pub struct AwsClients {
-    pub region: String,
-    pub sdk: SdkConfig,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub firehose: aws_sdk_firehose::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
@@ -90,7 +88,6 @@ pub struct AwsClients {
     pub kms: aws_sdk_kms::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub kinesis: aws_sdk_kinesis::Client,
-    pub sts: aws_sdk_sts::Client,
 }
 
 impl AwsClients {
@@ -126,10 +123,6 @@ impl AwsClients {
                 )
                 .build();
         }
-        let region = sdk
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "us-east-1".to_string());
         let i = MetricsInterceptor {
             metrics: metrics.clone(),
         };
@@ -143,7 +136,6 @@ impl AwsClients {
             };
         }
         AwsClients {
-            region,
             cloudwatch: client!(aws_sdk_cloudwatch),
             firehose: client!(aws_sdk_firehose),
             logs: client!(aws_sdk_cloudwatchlogs),
@@ -157,8 +149,6 @@ impl AwsClients {
             kms: client!(aws_sdk_kms),
             lambda: client!(aws_sdk_lambda),
             kinesis: client!(aws_sdk_kinesis),
-            sts: client!(aws_sdk_sts),
-            sdk,
         }
     }
 }

@@ -1,0 +1,143 @@
+//! An in-memory AWS for unit tests: delivery streams and their datapoints, with failures that
+//! can be switched on (listing, describing, `GetMetricData`). Only what a cycle reads.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{
+    AwsError, FirehoseApi, Logging, MetricQuery, MetricSeries, MetricsApi, S3Destination, Source,
+    StreamDescription,
+};
+
+pub const ACCOUNT: &str = "111122223333";
+
+/// A Direct PUT stream to S3 with a 60 s buffer.
+pub fn s3_stream(name: &str) -> StreamDescription {
+    StreamDescription {
+        name: name.into(),
+        arn: format!("arn:aws:firehose:us-east-1:{ACCOUNT}:deliverystream/{name}"),
+        status: "ACTIVE".into(),
+        failure: None,
+        source: Source::DirectPut,
+        s3: Some(S3Destination {
+            role_arn: format!("arn:aws:iam::{ACCOUNT}:role/firehose-{name}"),
+            bucket_arn: format!("arn:aws:s3:::{name}-bucket"),
+            bucket: format!("{name}-bucket"),
+            prefix: None,
+            error_output_prefix: None,
+            buffering_interval_seconds: 60,
+            buffering_size_mb: 5,
+            compression: None,
+            kms_key_arn: None,
+            logging: Logging {
+                enabled: false,
+                log_group: None,
+                log_stream: None,
+            },
+            lambda_arn: None,
+        }),
+        other_destination: None,
+        sse: None,
+    }
+}
+
+fn throttled(operation: &str) -> AwsError {
+    AwsError::Throttled {
+        operation: operation.into(),
+        message: "Rate exceeded (injected)".into(),
+    }
+}
+
+/// Datapoints by (stream, metric name).
+type Points = HashMap<(String, String), BTreeMap<DateTime<Utc>, f64>>;
+
+#[derive(Default)]
+pub struct FakeAws {
+    streams: Mutex<BTreeMap<String, StreamDescription>>,
+    /// (stream, metric name) -> datapoints.
+    points: Mutex<Points>,
+    pub fail_list: AtomicBool,
+    pub fail_metrics: AtomicBool,
+    pub get_metric_data_calls: AtomicUsize,
+}
+
+impl FakeAws {
+    pub fn add(&self, d: StreamDescription) {
+        self.streams.lock().unwrap().insert(d.name.clone(), d);
+    }
+
+    pub fn remove(&self, name: &str) {
+        self.streams.lock().unwrap().remove(name);
+    }
+
+    /// A datapoint of `metric` (its CloudWatch name) for `stream`.
+    pub fn put(&self, stream: &str, metric: &str, t: DateTime<Utc>, v: f64) {
+        self.points
+            .lock()
+            .unwrap()
+            .entry((stream.into(), metric.into()))
+            .or_default()
+            .insert(t, v);
+    }
+}
+
+#[async_trait]
+impl FirehoseApi for FakeAws {
+    async fn list_delivery_streams(&self) -> Result<Vec<String>, AwsError> {
+        if self.fail_list.load(Ordering::SeqCst) {
+            return Err(throttled("ListDeliveryStreams"));
+        }
+        Ok(self.streams.lock().unwrap().keys().cloned().collect())
+    }
+
+    async fn describe_delivery_stream(&self, name: &str) -> Result<StreamDescription, AwsError> {
+        self.streams
+            .lock()
+            .unwrap()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| AwsError::NotFound {
+                operation: "DescribeDeliveryStream".into(),
+                code: "ResourceNotFoundException".into(),
+                message: format!("{name} not found"),
+            })
+    }
+}
+
+#[async_trait]
+impl MetricsApi for FakeAws {
+    async fn get_metric_data(
+        &self,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<MetricSeries>, AwsError> {
+        self.get_metric_data_calls.fetch_add(1, Ordering::SeqCst);
+        if self.fail_metrics.load(Ordering::SeqCst) {
+            return Err(throttled("GetMetricData"));
+        }
+        let points = self.points.lock().unwrap();
+        Ok(queries
+            .iter()
+            .map(|q| {
+                let stream = q
+                    .dimensions
+                    .first()
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                let series = points
+                    .get(&(stream, q.metric.clone()))
+                    .map(|s| s.range(start..end).map(|(t, v)| (*t, *v)).collect())
+                    .unwrap_or_default();
+                MetricSeries {
+                    id: q.id.clone(),
+                    points: series,
+                }
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,190 @@
+//! Whole cycles of the monitor against the in-memory AWS, with time passed in: no emulator,
+//! no sleeps, no sink workers (queued alerts stay in the state for inspection).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::Monitor;
+use crate::aws::fake::{s3_stream, FakeAws};
+use crate::aws::StreamDescription;
+use crate::config::{self, Settings};
+use crate::diagnose::{Diagnose, Diagnosis};
+use crate::model::{AlertReason, AlertStatus, Finding, Health, Status, Window};
+
+/// A diagnosis that always names `s3.bucket`, every check having run.
+struct BucketGone;
+
+#[async_trait]
+impl Diagnose for BucketGone {
+    async fn diagnose(&self, _: &StreamDescription, _: Window, _: DateTime<Utc>) -> Diagnosis {
+        Diagnosis {
+            findings: vec![Finding {
+                check: "s3.bucket".into(),
+                status: Status::Fail,
+                summary: "the bucket does not exist".into(),
+                evidence: serde_json::Value::Null,
+                remediation: "create it".into(),
+            }],
+            root_cause: Some("s3.bucket".into()),
+        }
+    }
+}
+
+fn settings(dir: &std::path::Path, names: &[&str]) -> Settings {
+    let names: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    let text = format!(
+        "[streams]\nnames = [{}]\n[schedule]\ndelay_seconds = 0\n[state]\npath = {:?}\n[[alerts.webhook]]\nname = \"hook\"\nurl = \"http://127.0.0.1:9/\"\n",
+        names.join(", "),
+        dir.join("state.json").display().to_string()
+    );
+    config::load_from_str(&text, &dir.join("c.toml"), &Default::default()).unwrap()
+}
+
+fn at(min: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 3, 0, 0).unwrap() + chrono::Duration::minutes(min.into())
+}
+
+struct World {
+    aws: Arc<FakeAws>,
+    monitor: Arc<Monitor>,
+    _dir: tempfile::TempDir,
+}
+
+fn world(streams: &[&str]) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let aws = Arc::new(FakeAws::default());
+    for s in streams {
+        aws.add(s3_stream(s));
+    }
+    let s = settings(dir.path(), streams);
+    let sinks = crate::alert::build(&s).all;
+    let monitor = Monitor::new(
+        s,
+        crate::telemetry::metrics::Metrics::new(),
+        aws.clone(),
+        Arc::new(BucketGone),
+        sinks,
+    );
+    World {
+        aws,
+        monitor,
+        _dir: dir,
+    }
+}
+
+impl World {
+    fn success(&self, stream: &str, minutes: &[u32], v: f64) {
+        for m in minutes {
+            self.aws.put(stream, "DeliveryToS3.Success", at(*m), v);
+            self.aws.put(stream, "IncomingRecords", at(*m), 10.0);
+        }
+    }
+
+    fn queued(&self) -> Vec<(AlertStatus, AlertReason, u32)> {
+        self.monitor.store.with(|s| {
+            s.outbox
+                .iter()
+                .map(|e| (e.alert.status, e.alert.reason, e.alert.sequence))
+                .collect()
+        })
+    }
+
+    fn health(&self, stream: &str) -> Health {
+        let r = self.monitor.published.report.read().unwrap();
+        r.streams
+            .iter()
+            .find(|s| s.stream == stream)
+            .unwrap()
+            .health
+    }
+
+    fn open_incidents(&self) -> usize {
+        self.monitor.store.with(|s| s.incidents.len())
+    }
+}
+
+#[tokio::test]
+async fn a_failing_stream_fires_once_then_resolves_once() {
+    let w = world(&["orders"]);
+    w.success("orders", &[5, 6, 7], 0.0);
+    w.monitor.cycle(at(8)).await;
+    assert_eq!(w.health("orders"), Health::Failing);
+    assert_eq!(
+        w.queued(),
+        vec![(AlertStatus::Firing, AlertReason::Opened, 1)]
+    );
+    let firing = w.monitor.store.with(|s| s.outbox[0].alert.clone());
+    assert_eq!(firing.root_cause.unwrap().check, "s3.bucket");
+    assert!(firing.summary.contains("Root cause (s3.bucket)"));
+
+    // Still failing: nothing new.
+    w.monitor.cycle(at(9)).await;
+    assert_eq!(w.queued().len(), 1);
+
+    // Two successful periods after the last zero: resolved, incident closed.
+    w.success("orders", &[8, 9], 1.0);
+    w.monitor.cycle(at(10)).await;
+    assert_eq!(w.health("orders"), Health::Healthy);
+    assert_eq!(
+        w.queued(),
+        vec![
+            (AlertStatus::Firing, AlertReason::Opened, 1),
+            (AlertStatus::Resolved, AlertReason::Resolved, 2)
+        ]
+    );
+    assert_eq!(w.open_incidents(), 0);
+    // Every alert was written to the state file before the cycle ended.
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&w.monitor.settings.state.path).unwrap()).unwrap();
+    assert_eq!(saved["outbox"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn an_idle_stream_never_opens_an_incident() {
+    let w = world(&["quiet"]);
+    for m in 1..30 {
+        w.monitor.cycle(at(m)).await;
+    }
+    assert_eq!(w.health("quiet"), Health::Idle);
+    assert!(w.queued().is_empty());
+    assert_eq!(w.open_incidents(), 0);
+}
+
+#[tokio::test]
+async fn unreadable_metrics_keep_the_incident_open_and_silent() {
+    let w = world(&["orders"]);
+    w.success("orders", &[5, 6, 7], 0.0);
+    w.monitor.cycle(at(8)).await;
+    assert_eq!(w.open_incidents(), 1);
+    w.aws.fail_metrics.store(true, Ordering::SeqCst);
+    w.success("orders", &[8, 9], 1.0);
+    w.monitor.cycle(at(10)).await;
+    assert_eq!(w.health("orders"), Health::Unknown);
+    assert_eq!(w.open_incidents(), 1, "unknown neither opens nor closes");
+    assert_eq!(w.queued().len(), 1);
+    assert_eq!(w.monitor.metrics.polls_failed_total.get(), 1);
+}
+
+#[tokio::test]
+async fn a_deleted_stream_resolves_its_incident_as_gone() {
+    let w = world(&["orders"]);
+    w.success("orders", &[5, 6, 7], 0.0);
+    w.monitor.cycle(at(8)).await;
+    w.aws.remove("orders");
+    w.monitor.refresh_inventory(true).await;
+    w.monitor.cycle(at(9)).await;
+    let q = w.queued();
+    assert_eq!(q.len(), 2, "{q:?}");
+    assert_eq!(q[1], (AlertStatus::Resolved, AlertReason::StreamGone, 2));
+    assert_eq!(w.open_incidents(), 0);
+}
+
+#[tokio::test]
+async fn one_get_metric_data_call_per_cycle_for_a_few_streams() {
+    let w = world(&["a", "b", "c"]);
+    w.monitor.cycle(at(8)).await;
+    assert_eq!(w.aws.get_metric_data_calls.load(Ordering::SeqCst), 1);
+}
