@@ -12,8 +12,8 @@ use crate::diagnose::checks::{self, Checks};
 use crate::diagnose::Diagnose;
 use crate::model::{Health, Status, Window};
 use crate::plan::{self, alerts, Diagnosed};
+use crate::poll;
 use crate::poll::inventory::{self, Inventory};
-use crate::poll::{self as poller};
 use crate::report::Report;
 use crate::telemetry::metrics::Metrics;
 
@@ -43,7 +43,7 @@ pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> Ex
     let now = Utc::now();
     let window = Window::aligned(now, s.period_seconds, s.delay_seconds, s.lookback_periods);
     let targets = inventory::targets(&entries);
-    let polled = poller::poll(clients.as_ref(), &targets, window, &metrics).await;
+    let polled = poll::poll(clients.as_ref(), &targets, window, &metrics).await;
     if polled.unreachable() {
         eprintln!("error: cannot reach CloudWatch: every GetMetricData call failed to connect");
         return ExitCode::from(3);

@@ -315,7 +315,7 @@ pub struct Simulated {
 }
 
 /// The reads the root-cause checks make. Every method maps to one IAM action of the monitor
-/// (see `checks::reads`).
+/// (see `diagnose::ctx`, through which the checks read).
 #[async_trait]
 pub trait DiagnosisApi: MetricsApi {
     /// `Err(NotFound)` when the bucket does not exist.

@@ -1,6 +1,6 @@
-//! Configuration, in layers: [`raw`] (the serde shape users write) -> [`load`] (the file, the
+//! Configuration, in layers: `raw` (the serde shape users write) -> [`load`] (the file, the
 //! `FIREHOSE_SENTINEL__SECTION__KEY` environment overrides and secret files: the only reads)
-//! -> [`validate`] (pure, one function per section) -> [`Settings`] (typed; defaults in
+//! -> `validate` (pure, one function per section) -> [`Settings`] (typed; defaults in
 //! [`defaults`]), which the rest of the program trusts.
 //!
 //! Every problem names the file and the key. Secrets (inline, `*_env`, `*_file`) become

@@ -23,8 +23,8 @@ use crate::detect::{self, Assessment};
 use crate::diagnose::{checks, Diagnose};
 use crate::model::{ErrorKind, StreamMetrics, Window};
 use crate::plan::{self, Diagnosed, Plan, StreamCycle};
+use crate::poll;
 use crate::poll::inventory::{self, Entry, Inventory};
-use crate::poll::{self as poller};
 use crate::report::{Report, StreamReport};
 use crate::state::StateStore;
 use crate::telemetry::metrics::Metrics;
@@ -185,7 +185,7 @@ impl Monitor {
         let window = Window::aligned(now, s.period_seconds, s.delay_seconds, s.lookback_periods);
 
         let targets = inventory::targets(&entries);
-        let polled = poller::poll(self.api.as_ref(), &targets, window, &self.metrics).await;
+        let polled = poll::poll(self.api.as_ref(), &targets, window, &self.metrics).await;
         if !polled.complete() {
             self.metrics.polls_failed_total.inc();
         }

@@ -1,6 +1,6 @@
 //! Root-cause checks (`../shared/spec/checks.md`): one file per check with its stable id, the
 //! permissions the monitor needs for its reads, and `run`, which reads through the shared
-//! [`ctx::Ctx`] and returns one finding. [`Checks`] runs every check of a stream concurrently,
+//! [`crate::diagnose::ctx::Ctx`] and returns one finding. [`Checks`] runs every check of a stream concurrently,
 //! each with a timeout, and names the root cause.
 //!
 //! Invariant: checks do no I/O of their own; every AWS read goes through `Ctx` (made once per
