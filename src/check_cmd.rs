@@ -10,7 +10,7 @@ use crate::config::Settings;
 use crate::detect;
 use crate::diagnose::checks::{self, Checks};
 use crate::diagnose::Diagnose;
-use crate::model::{Health, Status, Window};
+use crate::model::{Health, Status};
 use crate::plan::{self, alerts, Diagnosed};
 use crate::poll;
 use crate::poll::inventory::{self, Inventory};
@@ -39,10 +39,9 @@ pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> Ex
         eprintln!("error: cannot reach AWS: every DescribeDeliveryStream call failed to connect");
         return ExitCode::from(3);
     }
-    let s = &settings.schedule;
     let now = Utc::now();
-    let window = Window::aligned(now, s.period_seconds, s.delay_seconds, s.lookback_periods);
     let targets = inventory::targets(&entries);
+    let window = detect::window_at(&settings, now, targets.iter().map(|t| &t.shape));
     let polled = poll::poll(clients.as_ref(), &targets, window, &metrics).await;
     if polled.unreachable() {
         eprintln!("error: cannot reach CloudWatch: every GetMetricData call failed to connect");
@@ -68,7 +67,8 @@ pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> Ex
             None,
         ));
     }
-    let report = Report::new(now, reports);
+    let mut report = Report::new(now, reports);
+    report.skipped = inventory.skipped();
     if json {
         match serde_json::to_string_pretty(&report) {
             Ok(s) => println!("{s}"),

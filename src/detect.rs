@@ -1,15 +1,23 @@
 //! Stream health from one window of datapoints: a pure function, no I/O, no clock.
 //!
 //! A missing datapoint is never a zero: CloudWatch sends nothing for a period without activity,
-//! so "consecutive periods" means the newest N periods that have a datapoint.
+//! so "consecutive periods" means the newest N periods that have a datapoint. The stream's
+//! [`Shape`] decides which metric means "records arrive" (Direct PUT, Kinesis or MSK source),
+//! how late delivery may be (every buffer AWS documents), and the processor's rules.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::aws::AwsError;
-use crate::config::DetectionSettings;
-use crate::model::{Health, MetricKind, StreamMetrics, Window};
+use crate::config::{DetectionSettings, Settings};
+use crate::model::{Health, MetricKind, Shape, SourceKind, StreamMetrics, Window};
 use crate::poll::inventory::Entry;
+
+/// Records the processor returns successfully, as a share of the records entering
+/// processing, below which the stream is `degraded`. Not 1: a record that arrives in the
+/// minute of an invocation may be processed by the next one, which shifts a few records
+/// across the period boundary.
+pub const PROCESSED_SHARE_DEGRADED: f64 = 0.95;
 
 /// What detection concluded for one stream in one cycle.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -21,11 +29,21 @@ pub struct Assessment {
     pub zero_success_periods: u32,
     /// Newest consecutive `DeliveryToS3.Success` datapoints above 0.
     pub success_periods: u32,
-    /// First period with incoming records and no delivery datapoint since.
+    /// Newest consecutive periods with data in which the stream was degraded (partial
+    /// delivery or processing).
+    pub degraded_periods: u32,
+    /// First period with arriving records and no delivery datapoint since.
     pub undelivered_since: Option<DateTime<Utc>>,
+    /// Newest sign of activity: records arriving (at the stream or its source) or a delivery
+    /// datapoint.
+    #[serde(skip)]
+    pub last_activity: Option<DateTime<Utc>>,
     /// `DeliveryToS3.Success` datapoints of the window, oldest first.
     #[serde(skip)]
     pub success_points: Vec<(DateTime<Utc>, f64)>,
+    /// Newest time the stream was seen degraded (a partial datapoint), if it was.
+    #[serde(skip)]
+    pub newest_degraded: Option<DateTime<Utc>>,
     /// End of the window assessed.
     #[serde(skip)]
     pub window_end: Option<DateTime<Utc>>,
@@ -41,13 +59,69 @@ impl Assessment {
             .map(|(t, _)| *t)
     }
 
-    /// Successful periods (success above 0) after `t` (all of them when `t` is `None`).
-    pub fn successes_after(&self, t: Option<DateTime<Utc>>) -> u32 {
+    /// Times of the successful periods (success above 0) after `t` (all when `t` is `None`).
+    pub fn success_times_after(
+        &self,
+        t: Option<DateTime<Utc>>,
+    ) -> impl Iterator<Item = DateTime<Utc>> + '_ {
         self.success_points
             .iter()
-            .filter(|(pt, v)| *v > 0.0 && t.is_none_or(|t| *pt > t))
-            .count() as u32
+            .filter(move |(pt, v)| *v > 0.0 && t.is_none_or(|t| *pt > t))
+            .map(|(pt, _)| *pt)
     }
+
+    /// Successful periods (success above 0) after `t` (all of them when `t` is `None`).
+    pub fn successes_after(&self, t: Option<DateTime<Utc>>) -> u32 {
+        self.success_times_after(t).count() as u32
+    }
+}
+
+/// The grace of a stream: how long records may wait for a delivery datapoint before the
+/// stream is `stalled` (every documented buffer, plus `failing_after_periods` periods).
+pub fn grace_seconds(shape: &Shape, period_seconds: u32, cfg: &DetectionSettings) -> i64 {
+    i64::from(shape.buffer_seconds())
+        + i64::from(cfg.failing_after_periods) * i64::from(period_seconds)
+}
+
+/// How many periods the window must hold for a stream of this shape: the grace and one more
+/// period (so a stall longer than the grace can be seen), and a degraded run long enough to
+/// open a warning incident.
+pub fn periods_needed(shape: &Shape, period_seconds: u32, cfg: &DetectionSettings) -> u32 {
+    let p = i64::from(period_seconds.max(1));
+    let grace = grace_seconds(shape, period_seconds, cfg);
+    let for_grace = (grace + p - 1) / p + 1;
+    (for_grace.max(0) as u32).max(cfg.degraded_after_periods + 1)
+}
+
+/// The periods the cycle's window holds: `schedule.lookback_periods` at least, and enough for
+/// every polled stream's [`periods_needed`].
+pub fn lookback_periods<'a>(
+    shapes: impl IntoIterator<Item = &'a Shape>,
+    period_seconds: u32,
+    lookback_periods: u32,
+    cfg: &DetectionSettings,
+) -> u32 {
+    shapes
+        .into_iter()
+        .map(|s| periods_needed(s, period_seconds, cfg))
+        .fold(lookback_periods, u32::max)
+}
+
+/// The window a cycle at `now` reads for streams of these shapes: aligned to periods, ending
+/// `delay_seconds` before `now`, [`lookback_periods`] long.
+pub fn window_at<'a>(
+    settings: &Settings,
+    now: DateTime<Utc>,
+    shapes: impl IntoIterator<Item = &'a Shape>,
+) -> Window {
+    let s = &settings.schedule;
+    let periods = lookback_periods(
+        shapes,
+        s.period_seconds,
+        s.lookback_periods,
+        &settings.detection,
+    );
+    Window::aligned(now, s.period_seconds, s.delay_seconds, periods)
 }
 
 /// Newest-first values of a series.
@@ -65,52 +139,174 @@ fn newest_n_all(values: &[f64], n: u32, pred: impl Fn(f64) -> bool) -> bool {
     values.len() >= n && n > 0 && values[..n].iter().all(|v| pred(*v))
 }
 
-/// Health of one stream over `window`. `buffering_interval` is the stream's S3 buffering
-/// interval in seconds; `has_lambda` whether it has a Lambda processor.
+/// The first time after `after` at which `kind` was above 0.
+fn first_positive_after(
+    m: &StreamMetrics,
+    kind: MetricKind,
+    after: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    m.get(kind)
+        .filter(|(t, v)| **v > 0.0 && after.is_none_or(|a| **t > a))
+        .map(|(t, _)| *t)
+        .next()
+}
+
+fn newest_positive(m: &StreamMetrics, kind: MetricKind) -> Option<DateTime<Utc>> {
+    m.get(kind).rev().find(|(_, v)| **v > 0.0).map(|(t, _)| *t)
+}
+
+/// Records returned successfully by the processor against the records that entered it, over
+/// the newest `n` periods that have a `SucceedProcessing.Records` datapoint. The records that
+/// entered an invocation's period are those that arrived since the previous one (the
+/// processor buffers them), so buffering of any length lines up.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ProcessedShare {
+    processed: f64,
+    entered: f64,
+    /// Newest consecutive invocation periods whose own share was below the threshold.
+    short_periods: u32,
+    newest: DateTime<Utc>,
+}
+
+fn processed_share(m: &StreamMetrics, arrivals: MetricKind, n: u32) -> Option<ProcessedShare> {
+    let points: Vec<(DateTime<Utc>, f64)> = m
+        .get(MetricKind::ProcessedRecords)
+        .map(|(t, v)| (*t, *v))
+        .collect();
+    let n = n as usize;
+    if n == 0 || points.len() < n {
+        return None;
+    }
+    let entered_between = |from: Option<DateTime<Utc>>, to: DateTime<Utc>| -> f64 {
+        m.get(arrivals)
+            .filter(|(t, _)| from.is_none_or(|f| **t > f) && **t <= to)
+            .map(|(_, v)| *v)
+            .sum()
+    };
+    let per_period: Vec<(f64, f64)> = points
+        .iter()
+        .enumerate()
+        .map(|(i, (t, v))| {
+            let prev = i.checked_sub(1).map(|j| points[j].0);
+            (*v, entered_between(prev, *t))
+        })
+        .collect();
+    let newest = &per_period[per_period.len() - n..];
+    let short_periods = per_period
+        .iter()
+        .rev()
+        .take_while(|(p, e)| *e > 0.0 && *p < PROCESSED_SHARE_DEGRADED * *e)
+        .count() as u32;
+    Some(ProcessedShare {
+        processed: newest.iter().map(|(p, _)| p).sum(),
+        entered: newest.iter().map(|(_, e)| e).sum(),
+        short_periods,
+        newest: points[points.len() - 1].0,
+    })
+}
+
+/// Health of one stream of shape `shape` over `window`.
 pub fn assess(
     m: &StreamMetrics,
     window: &Window,
-    buffering_interval: u32,
+    shape: &Shape,
     cfg: &DetectionSettings,
 ) -> Assessment {
     let n = cfg.failing_after_periods;
+    let arrivals = shape.arrivals();
     let success = newest_first(m, MetricKind::Success);
     let processing = newest_first(m, MetricKind::Processing);
     let zero = count_leading(&success, |v| v == 0.0);
     let positive = count_leading(&success, |v| v > 0.0);
     let partial = |v: f64| v > 0.0 && v < 1.0;
+    let buffers = shape.buffer_seconds();
+    let grace = grace_seconds(shape, window.period_seconds, cfg);
 
     // Records that arrived after the newest delivery datapoint and are still not reported as
-    // delivered (or attempted) after buffering interval + N periods.
+    // delivered (or attempted) after the grace.
     let last_success_t = m.get(MetricKind::Success).next_back().map(|(t, _)| *t);
-    let undelivered_since = m
-        .get(MetricKind::Incoming)
-        .filter(|(t, v)| **v > 0.0 && last_success_t.is_none_or(|ls| **t > ls))
-        .map(|(t, _)| *t)
-        .next();
-    let grace = i64::from(buffering_interval) + i64::from(n) * i64::from(window.period_seconds);
-    let stalled_by_gap = undelivered_since
-        .map(|t| (window.end - t).num_seconds() > grace)
-        .unwrap_or(false);
+    let undelivered_since = first_positive_after(m, arrivals, last_success_t);
+    // A processor that returns `Dropped` on purpose leaves nothing to deliver: with
+    // invocations succeeding since, the gap alone is no stall (DataFreshness still is).
+    let processed_since_gap = shape.has_lambda()
+        && undelivered_since.is_some_and(|u| {
+            m.get(MetricKind::Processing)
+                .any(|(t, v)| *t >= u && *v > 0.0)
+        });
+    let gap_too_long = undelivered_since.is_some_and(|t| (window.end - t).num_seconds() > grace);
+    let stalled_by_gap = gap_too_long && !processed_since_gap;
+    // Records arriving at the Kinesis source that Firehose has not read since.
+    let unread_since = (shape.source == SourceKind::Kinesis)
+        .then(|| {
+            first_positive_after(
+                m,
+                MetricKind::SourceIncoming,
+                newest_positive(m, MetricKind::KinesisRead),
+            )
+        })
+        .flatten();
+    let stalled_by_source = unread_since.is_some_and(|t| (window.end - t).num_seconds() > grace);
     let freshness = m.newest(MetricKind::Freshness);
     let stalled_by_freshness = freshness.is_some_and(|f| f > grace as f64);
+    let share = shape
+        .has_lambda()
+        .then(|| processed_share(m, arrivals, n))
+        .flatten();
 
     let points: Vec<(DateTime<Utc>, f64)> =
         m.get(MetricKind::Success).map(|(t, v)| (*t, *v)).collect();
+    let degraded_periods = count_leading(&success, partial)
+        .max(count_leading(&processing, partial))
+        .max(share.map(|s| s.short_periods).unwrap_or(0));
+    let newest_degraded = [
+        m.get(MetricKind::Success)
+            .rev()
+            .find(|(_, v)| partial(**v))
+            .map(|(t, _)| *t),
+        m.get(MetricKind::Processing)
+            .rev()
+            .find(|(_, v)| partial(**v))
+            .map(|(t, _)| *t),
+        share.filter(|s| s.short_periods > 0).map(|s| s.newest),
+    ]
+    .into_iter()
+    .flatten()
+    .max();
+    let last_activity = [
+        newest_positive(m, arrivals),
+        last_success_t,
+        newest_positive(m, MetricKind::SourceIncoming),
+    ]
+    .into_iter()
+    .flatten()
+    .max();
     let mk = |health: Health, reason: String| Assessment {
         health,
         reason,
         zero_success_periods: zero,
         success_periods: positive,
+        degraded_periods,
         undelivered_since,
+        last_activity,
         success_points: points.clone(),
+        newest_degraded,
         window_end: Some(window.end),
     };
+    let arrivals_name = arrivals.metric_name();
 
     if newest_n_all(&success, n, |v| v == 0.0) {
         return mk(
             Health::Failing,
             format!("DeliveryToS3.Success has been 0 for the newest {zero} periods with data"),
+        );
+    }
+    if let Some(s) = share.filter(|s| s.processed == 0.0 && s.entered > 0.0) {
+        return mk(
+            Health::Failing,
+            format!(
+                "the Lambda processor returned no record successfully (SucceedProcessing.Records 0) in the newest {n} invocation periods while {:.0} records entered processing",
+                s.entered
+            ),
         );
     }
     if stalled_by_gap {
@@ -120,7 +316,16 @@ pub fn assess(
         return mk(
             Health::Stalled,
             format!(
-                "records arrive but no DeliveryToS3.Success datapoint since {since}, longer than the buffering interval ({buffering_interval}s) plus {n} periods"
+                "records arrive ({arrivals_name}) but no DeliveryToS3.Success datapoint since {since}, longer than the stream's buffers ({buffers}s) plus {n} periods"
+            ),
+        );
+    }
+    if stalled_by_source {
+        let since = unread_since.map(|t| t.to_rfc3339()).unwrap_or_default();
+        return mk(
+            Health::Stalled,
+            format!(
+                "records arrive in the source Kinesis stream since {since} but Firehose has read none (DataReadFromKinesisStream.Records), longer than the stream's buffers ({buffers}s) plus {n} periods"
             ),
         );
     }
@@ -128,7 +333,7 @@ pub fn assess(
         return mk(
             Health::Stalled,
             format!(
-                "DeliveryToS3.DataFreshness is {:.0}s, above the buffering interval ({buffering_interval}s) plus {n} periods ({grace}s)",
+                "DeliveryToS3.DataFreshness is {:.0}s, above the stream's buffers ({buffers}s) plus {n} periods ({grace}s)",
                 freshness.unwrap_or_default()
             ),
         );
@@ -136,13 +341,13 @@ pub fn assess(
     if newest_n_all(&success, n, partial) {
         return mk(
             Health::Degraded,
-            format!("DeliveryToS3.Success is between 0 and 1 for the newest {n} periods: part of the data is not delivered"),
+            format!("DeliveryToS3.Success is between 0 and 1 for the newest {degraded_periods} periods: part of the data is not delivered"),
         );
     }
     if newest_n_all(&processing, n, partial) {
         return mk(
             Health::Degraded,
-            format!("ExecuteProcessing.Success is between 0 and 1 for the newest {n} periods: the Lambda processor fails part of the records"),
+            format!("ExecuteProcessing.Success is between 0 and 1 for the newest {n} periods: the Lambda processor fails part of its invocations"),
         );
     }
     if newest_n_all(&processing, n, |v| v == 0.0) && success.first().is_some_and(|v| *v > 0.0) {
@@ -151,14 +356,34 @@ pub fn assess(
             format!("ExecuteProcessing.Success is 0 for the newest {n} periods while delivery still succeeds: records go to the processing-failed output"),
         );
     }
+    if let Some(s) =
+        share.filter(|s| s.entered > 0.0 && s.processed < PROCESSED_SHARE_DEGRADED * s.entered)
+    {
+        return mk(
+            Health::Degraded,
+            format!(
+                "the Lambda processor returned {:.0} of {:.0} records successfully ({:.0}%) in the newest {n} invocation periods: the others go to the processing-failed output",
+                s.processed,
+                s.entered,
+                100.0 * s.processed / s.entered
+            ),
+        );
+    }
     if success.first().is_some_and(|v| *v > 0.0) {
         return mk(Health::Healthy, "delivery to S3 succeeds".into());
     }
-    let any_incoming = m.get(MetricKind::Incoming).any(|(_, v)| *v > 0.0);
-    if !any_incoming && success.is_empty() {
+    if gap_too_long && processed_since_gap {
+        return mk(
+            Health::Healthy,
+            "records are processed and none is delivered, without a backlog: the processor drops them (result Dropped)".into(),
+        );
+    }
+    let any_arrival = m.get(arrivals).any(|(_, v)| *v > 0.0)
+        || m.get(MetricKind::SourceIncoming).any(|(_, v)| *v > 0.0);
+    if !any_arrival && success.is_empty() {
         return mk(
             Health::Idle,
-            "no incoming records and no delivery in the window".into(),
+            format!("no records arrive ({arrivals_name}) and no delivery in the window"),
         );
     }
     mk(
@@ -174,8 +399,11 @@ pub fn unknown(reason: impl Into<String>) -> Assessment {
         reason: reason.into(),
         zero_success_periods: 0,
         success_periods: 0,
+        degraded_periods: 0,
         undelivered_since: None,
+        last_activity: None,
         success_points: Vec::new(),
+        newest_degraded: None,
         window_end: None,
     }
 }
@@ -190,12 +418,19 @@ pub fn assess_entry(
 ) -> (Assessment, Option<StreamMetrics>) {
     match (entry, polled) {
         (Entry::Missing { reason }, _) => (unknown(reason.clone()), None),
+        (Entry::Described(d), _) if d.s3.is_none() => (
+            unknown(format!(
+                "the destination is {}, not S3: firehose-sentinel does not assess it",
+                d.other_destination.as_deref().unwrap_or("not S3")
+            )),
+            None,
+        ),
         (_, Some(Ok(m))) => {
-            let buffering = entry
+            let shape = entry
                 .description()
-                .map(|d| d.buffering_interval())
-                .unwrap_or(300);
-            (assess(m, window, buffering, cfg), Some(m.clone()))
+                .map(|d| d.shape())
+                .unwrap_or_else(|| Shape::direct_put(300));
+            (assess(m, window, &shape, cfg), Some(m.clone()))
         }
         (_, Some(Err(e))) => (
             unknown(format!("metrics could not be read this cycle: {e}")),
@@ -217,6 +452,8 @@ mod tests {
             recover_after_periods: 2,
             recheck_after: Duration::from_secs(900),
             renotify_after: Duration::from_secs(14_400),
+            degraded_after_periods: 15,
+            idle_close_after: Duration::from_secs(3600),
         }
     }
 
@@ -236,7 +473,13 @@ mod tests {
     }
 
     fn health(points: &[(MetricKind, i64, f64)], buffering: u32) -> Health {
-        assess(&metrics(points), &window(), buffering, &cfg()).health
+        assess(
+            &metrics(points),
+            &window(),
+            &Shape::direct_put(buffering),
+            &cfg(),
+        )
+        .health
     }
 
     use MetricKind::*;
@@ -249,7 +492,7 @@ mod tests {
             (Success, 8, 0.0),
             (Success, 9, 0.0),
         ];
-        let a = assess(&metrics(&pts), &window(), 60, &cfg());
+        let a = assess(&metrics(&pts), &window(), &Shape::direct_put(60), &cfg());
         assert_eq!(a.health, Health::Failing);
         assert_eq!(a.zero_success_periods, 3);
     }
@@ -273,7 +516,7 @@ mod tests {
     #[test]
     fn a_success_between_zeros_breaks_the_run() {
         let pts = [(Success, 7, 0.0), (Success, 8, 1.0), (Success, 9, 0.0)];
-        let a = assess(&metrics(&pts), &window(), 60, &cfg());
+        let a = assess(&metrics(&pts), &window(), &Shape::direct_put(60), &cfg());
         assert_eq!(a.zero_success_periods, 1);
         assert_ne!(a.health, Health::Failing);
     }
@@ -350,7 +593,7 @@ mod tests {
     #[test]
     fn recovery_counts_positive_periods() {
         let pts = [(Success, 6, 0.0), (Success, 8, 1.0), (Success, 9, 1.0)];
-        let a = assess(&metrics(&pts), &window(), 60, &cfg());
+        let a = assess(&metrics(&pts), &window(), &Shape::direct_put(60), &cfg());
         assert_eq!(a.health, Health::Healthy);
         assert_eq!(a.success_periods, 2);
     }

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Finding, Health, Point, Status};
+use crate::model::{Finding, Health, Point, Severity, Status};
+use crate::poll::inventory::Skipped;
 
 pub const REPORT_SCHEMA: &str = "firehose-sentinel/report/v1";
 
@@ -34,6 +35,8 @@ pub struct StreamReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IncidentSummary {
     pub id: String,
+    #[serde(default)]
+    pub severity: Severity,
     pub started_at: DateTime<Utc>,
     pub alerts_sent: u32,
 }
@@ -44,6 +47,9 @@ pub struct Report {
     pub schema: String,
     pub generated_at: DateTime<Utc>,
     pub streams: Vec<StreamReport>,
+    /// Discovered streams that are not watched (their destination is not S3), with why.
+    #[serde(default)]
+    pub skipped: Vec<Skipped>,
 }
 
 impl Report {
@@ -52,6 +58,7 @@ impl Report {
             schema: REPORT_SCHEMA.to_string(),
             generated_at,
             streams,
+            skipped: Vec::new(),
         }
     }
 
@@ -119,6 +126,9 @@ impl Report {
                 },
                 skipped
             ));
+        }
+        for k in &self.skipped {
+            out.push_str(&format!("== {} [skipped] {}\n", k.stream, k.reason));
         }
         out
     }

@@ -213,7 +213,13 @@ mod tests {
         store.with(|s| {
             s.incidents.insert(
                 "a".into(),
-                Incident::open("a", "arn", crate::model::Health::Failing, Utc::now()),
+                Incident::open(
+                    "a",
+                    "arn",
+                    crate::model::Health::Failing,
+                    crate::model::Severity::Critical,
+                    Utc::now(),
+                ),
             )
         });
         store.save().await.unwrap();

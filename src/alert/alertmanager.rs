@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{post, SendError, Sink};
 use crate::config;
-use crate::model::{Alert, AlertReason, Status};
+use crate::model::{Alert, AlertReason, Severity, Status};
 use crate::secret::Secret;
 use crate::telemetry::metrics::Metrics;
 
@@ -34,16 +34,16 @@ impl AlertmanagerSink {
     }
 }
 
-fn labels(alert: &Alert, root_cause: &str) -> Value {
-    // Severity does not follow health: a resolved alert must carry the labels of its firing
-    // alert, or Alertmanager would see two different alerts.
+fn labels(alert: &Alert, root_cause: &str, severity: Severity) -> Value {
+    // Severity is the incident's, not the health's: a resolved alert must carry the labels of
+    // its firing alert, or Alertmanager would see two different alerts.
     let mut labels = json!({
         "alertname": ALERTNAME,
         "stream": alert.stream,
         "region": alert.region,
         "account": alert.account,
         "root_cause": root_cause,
-        "severity": if alert.test { "info" } else { "critical" },
+        "severity": if alert.test { "info" } else { severity.as_str() },
     });
     if alert.test {
         labels["test"] = json!("true");
@@ -79,21 +79,29 @@ pub fn payload(alert: &Alert, resend_every: Duration, now: DateTime<Utc>) -> Val
         "arn": alert.arn,
     });
     let mut out = vec![json!({
-        "labels": labels(alert, root),
+        "labels": labels(alert, root, alert.severity),
         "annotations": annotations,
         "startsAt": alert.started_at,
         "endsAt": ends,
     })];
-    if alert.reason == AlertReason::RootCauseChanged {
-        let previous = alert.previous_root_cause.as_deref().unwrap_or("unknown");
-        if previous != root {
-            out.push(json!({
-                "labels": labels(alert, previous),
-                "annotations": annotations,
-                "startsAt": alert.started_at,
-                "endsAt": now,
-            }));
+    // The label set the incident was sent with before ends now: its previous root cause, or
+    // its `warning` severity before it escalated.
+    let previous = match alert.reason {
+        AlertReason::RootCauseChanged => {
+            Some(alert.previous_root_cause.as_deref().unwrap_or("unknown"))
+                .filter(|p| *p != root)
+                .map(|p| (p, alert.severity))
         }
+        AlertReason::Escalated => Some((root, Severity::Warning)),
+        _ => None,
+    };
+    if let Some((previous, severity)) = previous {
+        out.push(json!({
+            "labels": labels(alert, previous, severity),
+            "annotations": annotations,
+            "startsAt": alert.started_at,
+            "endsAt": now,
+        }));
     }
     Value::Array(out)
 }

@@ -41,7 +41,7 @@ pub fn event(alert: &Alert, routing_key: &str) -> Value {
         "payload": {
             "summary": summary,
             "source": if alert.arn.is_empty() { &alert.stream } else { &alert.arn },
-            "severity": if alert.test { "info" } else if alert.health == crate::model::Health::Failing { "critical" } else { "warning" },
+            "severity": if alert.test { "info" } else { alert.severity.as_str() },
             "timestamp": alert.created_at,
             "component": alert.stream,
             "group": format!("{}/{}", alert.account, alert.region),

@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 
 use super::{post, SendError, Sink};
 use crate::config;
-use crate::model::Alert;
 use crate::model::Status;
+use crate::model::{Alert, AlertReason, Severity};
 
 /// Slack's limits: 50 blocks, 3,000 characters per section text, 150 per header.
 const MAX_BLOCKS: usize = 50;
@@ -50,10 +50,20 @@ fn code(text: &str) -> String {
 pub fn message(alert: &Alert) -> Value {
     let firing = alert.is_firing();
     let test = if alert.test { "TEST " } else { "" };
-    let title = if firing {
-        format!("{test}🔴 {} is {}", alert.stream, alert.health)
-    } else {
-        format!("{test}✅ {} recovered", alert.stream)
+    let title = match (firing, alert.severity, alert.reason) {
+        (true, Severity::Critical, _) => {
+            format!("{test}🔴 {} is {} (critical)", alert.stream, alert.health)
+        }
+        (true, Severity::Warning, _) => {
+            format!("{test}🟠 {} is {} (warning)", alert.stream, alert.health)
+        }
+        (false, _, AlertReason::Idle) => {
+            format!(
+                "{test}⚪ {} receives nothing: incident closed",
+                alert.stream
+            )
+        }
+        (false, _, _) => format!("{test}✅ {} recovered", alert.stream),
     };
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&title, MAX_HEADER), "emoji": true}}),
@@ -114,7 +124,14 @@ pub fn message(alert: &Alert) -> Value {
     blocks.truncate(MAX_BLOCKS);
     let mut text = format!(
         "{test}{}: {} — {}",
-        if firing { "FIRING" } else { "RESOLVED" },
+        if firing {
+            match alert.severity {
+                Severity::Critical => "FIRING (critical)",
+                Severity::Warning => "FIRING (warning)",
+            }
+        } else {
+            "RESOLVED"
+        },
         alert.stream,
         alert.summary
     );

@@ -39,6 +39,8 @@ pub fn s3_stream(name: &str) -> StreamDescription {
                 log_stream: None,
             },
             lambda_arn: None,
+            lambda_buffer_interval_seconds: None,
+            dynamic_partitioning: false,
         }),
         other_destination: None,
         sse: None,

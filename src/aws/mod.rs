@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::model::ErrorKind;
+use crate::model::{ErrorKind, Shape, SourceKind, LAMBDA_DEFAULT_BUFFER_SECONDS};
 
 /// An AWS call that did not succeed, classified so callers can tell the monitor's own missing
 /// permission from a missing resource or an outage.
@@ -94,6 +94,11 @@ pub enum Source {
         stream_arn: String,
         role_arn: String,
     },
+    /// An Amazon MSK topic.
+    Msk {
+        cluster_arn: String,
+        topic: String,
+    },
     Other {
         kind: String,
     },
@@ -123,6 +128,10 @@ pub struct S3Destination {
     pub logging: Logging,
     /// ARN of the Lambda processor (with its qualifier), when processing is enabled.
     pub lambda_arn: Option<String>,
+    /// The processor's `BufferIntervalInSeconds`, when set (AWS uses 60 s when it is not).
+    pub lambda_buffer_interval_seconds: Option<u32>,
+    /// `DynamicPartitioningConfiguration.Enabled`.
+    pub dynamic_partitioning: bool,
 }
 
 /// Server-side encryption of the delivery stream itself.
@@ -166,6 +175,35 @@ impl StreamDescription {
             .as_ref()
             .map(|d| d.buffering_interval_seconds)
             .unwrap_or(300)
+    }
+
+    /// What detection and polling need of this stream.
+    pub fn shape(&self) -> Shape {
+        let s3 = self.s3.as_ref();
+        Shape {
+            s3_buffer_seconds: self.buffering_interval(),
+            lambda_buffer_seconds: s3.filter(|d| d.lambda_arn.is_some()).map(|d| {
+                d.lambda_buffer_interval_seconds
+                    .unwrap_or(LAMBDA_DEFAULT_BUFFER_SECONDS)
+            }),
+            dynamic_partitioning: s3.is_some_and(|d| d.dynamic_partitioning),
+            source: match self.source {
+                Source::DirectPut => SourceKind::DirectPut,
+                Source::KinesisStream { .. } => SourceKind::Kinesis,
+                Source::Msk { .. } => SourceKind::Msk,
+                Source::Other { .. } => SourceKind::Other,
+            },
+        }
+    }
+
+    /// The name of the Kinesis data stream the delivery stream reads, if that is its source.
+    pub fn kinesis_source(&self) -> Option<&str> {
+        match &self.source {
+            Source::KinesisStream { stream_arn, .. } => {
+                Some(stream_arn.rsplit('/').next().unwrap_or(stream_arn))
+            }
+            _ => None,
+        }
     }
 }
 

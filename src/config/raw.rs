@@ -66,6 +66,8 @@ pub(super) struct RawDetection {
     pub(super) recover_after_periods: Option<i64>,
     pub(super) recheck_after: Option<String>,
     pub(super) renotify_after: Option<String>,
+    pub(super) degraded_after_periods: Option<i64>,
+    pub(super) idle_close_after: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

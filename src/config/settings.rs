@@ -80,6 +80,12 @@ pub struct DetectionSettings {
     pub recheck_after: Duration,
     #[serde(with = "humantime_serde_compat")]
     pub renotify_after: Duration,
+    /// Degraded for this many newest periods with data opens an incident of severity
+    /// `warning`.
+    pub degraded_after_periods: u32,
+    /// A failing stream that then receives nothing this long closes as `idle`.
+    #[serde(with = "humantime_serde_compat")]
+    pub idle_close_after: Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -194,12 +200,5 @@ impl Settings {
     /// The effective configuration as JSON, every secret redacted.
     pub fn redacted_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("<unprintable: {e}>"))
-    }
-
-    /// Length of the polling window.
-    pub fn window(&self) -> Duration {
-        Duration::from_secs(
-            u64::from(self.schedule.period_seconds) * u64::from(self.schedule.lookback_periods),
-        )
     }
 }

@@ -233,6 +233,18 @@ fn detection(v: &mut V<'_>, raw: RawDetection, schedule: &ScheduleSettings) -> D
             raw.renotify_after.as_deref(),
             d::RENOTIFY_AFTER,
         ),
+        degraded_after_periods: v.int(
+            "detection.degraded_after_periods",
+            raw.degraded_after_periods,
+            d::DEGRADED_AFTER_PERIODS,
+            1,
+            1_440,
+        ) as u32,
+        idle_close_after: v.duration(
+            "detection.idle_close_after",
+            raw.idle_close_after.as_deref(),
+            d::IDLE_CLOSE_AFTER,
+        ),
     };
     let lookback = schedule.lookback_periods;
     if detection.failing_after_periods > lookback {

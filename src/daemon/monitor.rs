@@ -156,24 +156,9 @@ impl Monitor {
             self.metrics.error(e.kind());
         }
         let entries = self.inventory.entries();
-        self.warn_short_window(&entries);
         let mut r = self.refreshed.lock().unwrap_or_else(|p| p.into_inner());
         r.reached_aws = listed.is_ok() && inventory::reached_aws(&entries);
         r.at = Some(Instant::now());
-    }
-
-    fn warn_short_window(&self, entries: &BTreeMap<String, Entry>) {
-        let s = &self.settings;
-        for (name, e) in entries {
-            if let Some(d) = e.description() {
-                let grace = d.buffering_interval()
-                    + s.detection.failing_after_periods * s.schedule.period_seconds;
-                if u64::from(grace) >= s.window().as_secs() {
-                    tracing::warn!(stream = %name, buffering_interval = d.buffering_interval(), window_seconds = s.window().as_secs(),
-                        "the window is shorter than the buffering interval plus failing_after_periods: this stream's stalls are detected through DataFreshness only");
-                }
-            }
-        }
     }
 
     /// One poll cycle at `now`.
@@ -181,10 +166,9 @@ impl Monitor {
         let started = Instant::now();
         self.refresh_inventory(false).await;
         let entries = self.inventory.entries();
-        let s = &self.settings.schedule;
-        let window = Window::aligned(now, s.period_seconds, s.delay_seconds, s.lookback_periods);
-
         let targets = inventory::targets(&entries);
+        let window = detect::window_at(&self.settings, now, targets.iter().map(|t| &t.shape));
+
         let polled = poll::poll(self.api.as_ref(), &targets, window, &self.metrics).await;
         if !polled.complete() {
             self.metrics.polls_failed_total.inc();
@@ -221,7 +205,9 @@ impl Monitor {
         self.series.unpublish_gone(&self.metrics, &reports);
         self.metrics.streams_monitored.set(reports.len() as i64);
         if let Ok(mut st) = self.published.report.write() {
-            *st = Report::new(now, reports);
+            let mut report = Report::new(now, reports);
+            report.skipped = self.inventory.skipped();
+            *st = report;
         }
         self.save().await;
         self.outbox.update_gauges();

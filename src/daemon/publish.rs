@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use crate::detect::Assessment;
 use crate::diagnose::checks;
-use crate::model::{Health, MetricKind, Status, StreamMetrics};
+use crate::model::{Health, MetricKind, Severity, Status, StreamMetrics};
 use crate::report::StreamReport;
 use crate::telemetry::metrics::Metrics;
 
@@ -54,9 +54,12 @@ impl StreamSeries {
         m.zero_success_periods
             .with_label_values(&l)
             .set(i64::from(a.zero_success_periods));
-        m.incident_open
-            .with_label_values(&l)
-            .set(i64::from(r.incident.is_some()));
+        for severity in [Severity::Critical, Severity::Warning] {
+            let open = r.incident.as_ref().is_some_and(|i| i.severity == severity);
+            m.incident_open
+                .with_label_values(&[l[0], l[1], l[2], severity.as_str()])
+                .set(i64::from(open));
+        }
         if r.diagnosed_at.is_some() {
             for f in &r.findings {
                 m.check_failed
@@ -96,7 +99,11 @@ impl StreamSeries {
                 let _ = g.remove_label_values(&l);
             }
             let _ = m.zero_success_periods.remove_label_values(&l);
-            let _ = m.incident_open.remove_label_values(&l);
+            for severity in [Severity::Critical, Severity::Warning] {
+                let _ = m
+                    .incident_open
+                    .remove_label_values(&[l[0], l[1], l[2], severity.as_str()]);
+            }
             seen.remove(&key);
         }
     }

@@ -166,6 +166,7 @@ mod tests {
                 remediation: "create <it>".into(),
             }],
             incident: Some(IncidentSummary {
+                severity: crate::model::Severity::Critical,
                 id: "inc-1".into(),
                 started_at: chrono::Utc::now(),
                 alerts_sent: 1,

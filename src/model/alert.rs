@@ -32,6 +32,42 @@ impl std::fmt::Display for AlertStatus {
     }
 }
 
+/// How urgent an incident is: `critical` when delivery fails or stalls, `warning` when it is
+/// only partly failing (sustained `degraded`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Warning,
+    #[default]
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// An incident of a stream (delivery failing, stalled or degraded).
+    #[default]
+    Incident,
+}
+
 /// Why an alert is emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -39,7 +75,12 @@ pub enum AlertReason {
     Opened,
     RootCauseChanged,
     Renotify,
+    /// A `warning` incident turned `critical` (the stream went from degraded to failing or
+    /// stalled).
+    Escalated,
     Resolved,
+    /// The stream received nothing for `detection.idle_close_after`: the incident is closed.
+    Idle,
     /// The stream was deleted or is no longer watched: its incident is closed.
     StreamGone,
     /// `firehose-sentinel test-alert`.
@@ -52,7 +93,9 @@ impl AlertReason {
             AlertReason::Opened => "opened",
             AlertReason::RootCauseChanged => "root_cause_changed",
             AlertReason::Renotify => "renotify",
+            AlertReason::Escalated => "escalated",
             AlertReason::Resolved => "resolved",
+            AlertReason::Idle => "idle",
             AlertReason::StreamGone => "stream_gone",
             AlertReason::Test => "test",
         }
@@ -93,6 +136,8 @@ pub struct Alert {
     pub findings: Vec<Finding>,
     pub metrics: BTreeMap<String, Vec<Point>>,
     pub test: bool,
+    pub severity: Severity,
+    pub kind: AlertKind,
     pub reason: AlertReason,
     /// With `root_cause_changed`: the root cause sent before (`None`: it was unknown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,6 +170,8 @@ pub struct FiringSnapshot {
     pub account: String,
     pub region: String,
     pub health: Health,
+    #[serde(default)]
+    pub severity: Severity,
     pub started_at: DateTime<Utc>,
     pub summary: String,
     pub root_cause: Option<RootCause>,
@@ -147,6 +194,7 @@ impl FiringSnapshot {
             account: alert.account.clone(),
             region: alert.region.clone(),
             health: alert.health,
+            severity: alert.severity,
             started_at: alert.started_at,
             summary: alert.summary.clone(),
             root_cause: alert.root_cause.clone(),
@@ -181,6 +229,8 @@ impl FiringSnapshot {
             findings: self.findings.clone(),
             metrics: BTreeMap::new(),
             test: false,
+            severity: self.severity,
+            kind: AlertKind::Incident,
             reason: self.reason,
             previous_root_cause: self.previous_root_cause.clone(),
             created_at: self.created_at,

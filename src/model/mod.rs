@@ -10,9 +10,13 @@ mod error;
 mod finding;
 mod health;
 mod series;
+mod shape;
 
-pub use alert::{Alert, AlertReason, AlertStatus, FiringSnapshot, RootCause, ALERT_SCHEMA};
+pub use alert::{
+    Alert, AlertKind, AlertReason, AlertStatus, FiringSnapshot, RootCause, Severity, ALERT_SCHEMA,
+};
 pub use error::ErrorKind;
 pub use finding::{Finding, Status};
 pub use health::Health;
 pub use series::{MetricKind, Point, StreamMetrics, Window};
+pub use shape::{Shape, SourceKind, LAMBDA_DEFAULT_BUFFER_SECONDS};

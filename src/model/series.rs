@@ -31,38 +31,78 @@ impl Window {
     }
 }
 
-/// A Firehose metric read every cycle.
+/// A metric a cycle reads for a stream. Which ones a stream needs depends on its shape (its
+/// source and processor); see `poll::kinds_for`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MetricKind {
+    /// `DeliveryToS3.Success` (Average).
     Success,
+    /// `IncomingRecords` (Sum): records put into a Direct PUT stream.
     Incoming,
+    /// `DeliveryToS3.DataFreshness` (Maximum).
     Freshness,
+    /// `ExecuteProcessing.Success` (Average): Lambda invocations that succeeded.
     Processing,
+    /// `SucceedProcessing.Records` (Sum): records the Lambda returned `Ok` or `Dropped`.
+    ProcessedRecords,
+    /// `DataReadFromKinesisStream.Records` (Sum): what Firehose read from its Kinesis source.
+    KinesisRead,
+    /// `DataReadFromSource.Records` (Sum): what Firehose read from its MSK source.
+    MskRead,
+    /// AWS/Kinesis `IncomingRecords` (Sum) of the source data stream.
+    SourceIncoming,
 }
 
 impl MetricKind {
-    pub const ALL: [MetricKind; 4] = [
+    pub const ALL: [MetricKind; 8] = [
         MetricKind::Success,
         MetricKind::Incoming,
         MetricKind::Freshness,
         MetricKind::Processing,
+        MetricKind::ProcessedRecords,
+        MetricKind::KinesisRead,
+        MetricKind::MskRead,
+        MetricKind::SourceIncoming,
     ];
 
-    /// CloudWatch metric name (namespace `AWS/Firehose`).
+    /// CloudWatch metric name.
     pub fn metric_name(self) -> &'static str {
         match self {
             MetricKind::Success => "DeliveryToS3.Success",
-            MetricKind::Incoming => "IncomingRecords",
+            MetricKind::Incoming | MetricKind::SourceIncoming => "IncomingRecords",
             MetricKind::Freshness => "DeliveryToS3.DataFreshness",
             MetricKind::Processing => "ExecuteProcessing.Success",
+            MetricKind::ProcessedRecords => "SucceedProcessing.Records",
+            MetricKind::KinesisRead => "DataReadFromKinesisStream.Records",
+            MetricKind::MskRead => "DataReadFromSource.Records",
+        }
+    }
+
+    pub fn namespace(self) -> &'static str {
+        match self {
+            MetricKind::SourceIncoming => "AWS/Kinesis",
+            _ => "AWS/Firehose",
+        }
+    }
+
+    /// The name in reports and alerts: the metric name, prefixed by its namespace when it is
+    /// not Firehose's own.
+    pub fn report_name(self) -> &'static str {
+        match self {
+            MetricKind::SourceIncoming => "AWS/Kinesis IncomingRecords",
+            other => other.metric_name(),
         }
     }
 
     pub fn stat(self) -> &'static str {
         match self {
             MetricKind::Success | MetricKind::Processing => "Average",
-            MetricKind::Incoming => "Sum",
             MetricKind::Freshness => "Maximum",
+            MetricKind::Incoming
+            | MetricKind::ProcessedRecords
+            | MetricKind::KinesisRead
+            | MetricKind::MskRead
+            | MetricKind::SourceIncoming => "Sum",
         }
     }
 }
@@ -93,15 +133,21 @@ impl StreamMetrics {
         self.series.entry(m).or_default().insert(t, v);
     }
 
-    /// Datapoints by CloudWatch metric name, oldest first (as in reports and alerts).
-    /// `ExecuteProcessing.Success` appears only for streams that were polled for it.
+    /// Datapoints by metric ([`MetricKind::report_name`]), oldest first, as in reports and
+    /// alerts: `DeliveryToS3.Success`, `IncomingRecords` and `DeliveryToS3.DataFreshness`
+    /// always (empty when nothing came back), the others when the stream was polled for them.
     pub fn to_points(&self) -> BTreeMap<String, Vec<Point>> {
+        const ALWAYS: [MetricKind; 3] = [
+            MetricKind::Success,
+            MetricKind::Incoming,
+            MetricKind::Freshness,
+        ];
         MetricKind::ALL
             .iter()
-            .filter(|p| self.series.contains_key(p) || **p != MetricKind::Processing)
+            .filter(|p| self.series.contains_key(p) || ALWAYS.contains(p))
             .map(|p| {
                 (
-                    p.metric_name().to_string(),
+                    p.report_name().to_string(),
                     self.get(*p).map(|(t, v)| Point { t: *t, v: *v }).collect(),
                 )
             })

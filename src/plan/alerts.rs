@@ -12,7 +12,8 @@ use crate::aws::StreamDescription;
 use crate::detect::Assessment;
 use crate::diagnose::Diagnosis;
 use crate::model::{
-    Alert, AlertReason, AlertStatus, Finding, Health, RootCause, StreamMetrics, ALERT_SCHEMA,
+    Alert, AlertKind, AlertReason, AlertStatus, Finding, Health, RootCause, Severity,
+    StreamMetrics, ALERT_SCHEMA,
 };
 
 /// What a cycle knows of one stream, for its alerts.
@@ -61,6 +62,11 @@ pub fn for_emit(
             s.push_str(&format!(". Root cause ({}): {}", rc.check, rc.summary));
         }
         s
+    } else if e.reason == AlertReason::Idle {
+        let mins = (now - inc.started_at).num_minutes();
+        format!(
+            "{name}: the stream has received nothing for a while; closing its incident after {mins} min"
+        )
     } else {
         let mins = (now - inc.started_at).num_minutes();
         format!("{name}: delivery to S3 recovered after {mins} min")
@@ -95,6 +101,8 @@ pub fn for_emit(
             .map(StreamMetrics::to_points)
             .unwrap_or_default(),
         test: false,
+        severity: inc.severity,
+        kind: AlertKind::Incident,
         reason: e.reason,
         previous_root_cause: if e.reason == AlertReason::RootCauseChanged {
             previous_root_cause
@@ -157,6 +165,8 @@ pub fn test_alert(now: DateTime<Utc>) -> Alert {
         findings: Vec::new(),
         metrics: BTreeMap::new(),
         test: true,
+        severity: Severity::Critical,
+        kind: AlertKind::Incident,
         reason: AlertReason::Test,
         previous_root_cause: None,
         created_at: now,

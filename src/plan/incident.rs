@@ -1,8 +1,11 @@
 //! The incident lifecycle: when an incident opens and closes, and which alerts it emits.
 //!
 //! Pure state machine over (previous incident, this cycle's assessment, diagnosis, now): no
-//! I/O. One incident sends one `firing`, repeats only when the root cause changes or after
-//! `renotify_after`, and ends with one `resolved`; every alert takes the next sequence number.
+//! I/O. One incident sends one `firing`, repeats only when the root cause changes, when a
+//! `warning` incident escalates to `critical`, or after `renotify_after`, and ends with one
+//! `resolved` (recovered, or idle for `idle_close_after`); every alert takes the next
+//! sequence number. Recovery counts successful datapoints across cycles, so a stream whose
+//! deliveries are minutes apart still closes its incident.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::DetectionSettings;
 use crate::detect::Assessment;
-use crate::model::{AlertReason, AlertStatus, FiringSnapshot, Health};
+use crate::model::{AlertReason, AlertStatus, FiringSnapshot, Health, Severity};
 
 /// How many cycles a firing alert waits for a diagnosis in which every check ran.
 pub const MAX_DIAGNOSIS_WAIT_CYCLES: u32 = 2;
@@ -22,6 +25,9 @@ pub struct Incident {
     pub stream: String,
     pub started_at: DateTime<Utc>,
     pub health: Health,
+    /// `critical` (failing or stalled) or `warning` (sustained degraded); only ever rises.
+    #[serde(default)]
+    pub severity: Severity,
     /// Alerts emitted so far (the last sequence number used).
     pub seq: u32,
     pub firing_sent: bool,
@@ -34,6 +40,13 @@ pub struct Incident {
     /// recovery counts only successful periods after it.
     #[serde(default)]
     pub last_bad_at: Option<DateTime<Utc>>,
+    /// Successful datapoints seen after `last_bad_at`, across cycles (newest last, at most
+    /// `recover_after_periods`).
+    #[serde(default)]
+    pub recovered: Vec<DateTime<Utc>>,
+    /// Newest sign of activity seen (records arriving, a delivery datapoint).
+    #[serde(default)]
+    pub last_activity_at: Option<DateTime<Utc>>,
     /// What is kept of the last firing alert: what Alertmanager is re-sent, and what a
     /// stream that disappears is resolved from.
     #[serde(default)]
@@ -41,7 +54,13 @@ pub struct Incident {
 }
 
 impl Incident {
-    pub fn open(stream: &str, arn: &str, health: Health, now: DateTime<Utc>) -> Self {
+    pub fn open(
+        stream: &str,
+        arn: &str,
+        health: Health,
+        severity: Severity,
+        now: DateTime<Utc>,
+    ) -> Self {
         let mut h = Sha256::new();
         h.update(arn.as_bytes());
         h.update(stream.as_bytes());
@@ -52,6 +71,7 @@ impl Incident {
             stream: stream.to_string(),
             started_at: now,
             health,
+            severity,
             seq: 0,
             firing_sent: false,
             last_root_cause: None,
@@ -59,6 +79,8 @@ impl Incident {
             waiting_cycles: 0,
             last_diagnosis_at: None,
             last_bad_at: None,
+            recovered: Vec::new(),
+            last_activity_at: None,
             last_firing: None,
         }
     }
@@ -134,13 +156,30 @@ pub fn step(
             });
         }
     }
-    if a.health.is_incident() {
+    inc.last_activity_at = inc.last_activity_at.max(a.last_activity);
+    if is_bad(inc.severity, a, cfg) {
+        if a.health.is_incident() && inc.severity < Severity::Critical {
+            inc.severity = Severity::Critical;
+            if inc.firing_sent && out.is_empty() {
+                inc.seq += 1;
+                inc.last_alert_at = Some(now);
+                out.push(Emit {
+                    status: AlertStatus::Firing,
+                    seq: inc.seq,
+                    reason: AlertReason::Escalated,
+                });
+            }
+        }
         inc.health = a.health;
         let bad = match a.health {
             Health::Failing => a.newest_zero(),
+            Health::Degraded => a.newest_degraded,
             _ => a.window_end,
         };
-        inc.last_bad_at = inc.last_bad_at.max(bad);
+        if bad > inc.last_bad_at {
+            inc.last_bad_at = bad;
+            inc.recovered.retain(|t| bad.is_none_or(|b| *t > b));
+        }
         let renotify = chrono::Duration::from_std(cfg.renotify_after).unwrap_or_default();
         if inc.firing_sent
             && out.is_empty()
@@ -156,11 +195,25 @@ pub fn step(
         }
         return (out, None);
     }
-    // Recovery: a healthy stream with `recover_after_periods` successful periods after the
-    // newest period known bad (so a stall that comes and goes does not flap).
-    let recovered = a.health == Health::Healthy
-        && a.successes_after(inc.last_bad_at) >= cfg.recover_after_periods;
-    if !recovered {
+    // Recovery: a healthy stream with `recover_after_periods` successful datapoints after the
+    // newest period known bad, seen in this window or earlier ones (so a stall that comes
+    // and goes does not flap, and deliveries far apart still count).
+    for t in a.success_times_after(inc.last_bad_at) {
+        if !inc.recovered.contains(&t) {
+            inc.recovered.push(t);
+        }
+    }
+    inc.recovered.sort();
+    let keep = cfg.recover_after_periods.max(1) as usize;
+    let extra = inc.recovered.len().saturating_sub(keep);
+    inc.recovered.drain(..extra);
+    let recovered =
+        a.health == Health::Healthy && inc.recovered.len() >= cfg.recover_after_periods as usize;
+    // A stream that receives nothing at all for `idle_close_after` has nothing left to fail.
+    let quiet_since = inc.last_activity_at.unwrap_or(inc.started_at);
+    let idle = a.health == Health::Idle
+        && chrono::Duration::from_std(cfg.idle_close_after).is_ok_and(|d| now - quiet_since >= d);
+    if !recovered && !idle {
         return (out, None);
     }
     // A firing alert that was still waiting for its diagnosis is sent before the resolved one,
@@ -179,9 +232,33 @@ pub fn step(
     out.push(Emit {
         status: AlertStatus::Resolved,
         seq: inc.seq,
-        reason: AlertReason::Resolved,
+        reason: if recovered {
+            AlertReason::Resolved
+        } else {
+            AlertReason::Idle
+        },
     });
     (out, slot.take())
+}
+
+/// The severity this cycle's assessment calls for, for a stream without an incident:
+/// `critical` when failing or stalled, `warning` when degraded for `degraded_after_periods`.
+pub fn opening_severity(a: &Assessment, cfg: &DetectionSettings) -> Option<Severity> {
+    match a.health {
+        Health::Failing | Health::Stalled => Some(Severity::Critical),
+        Health::Degraded if a.degraded_periods >= cfg.degraded_after_periods => {
+            Some(Severity::Warning)
+        }
+        _ => None,
+    }
+}
+
+/// Whether this cycle keeps an incident of `severity` open: failing or stalled always; a
+/// `warning` incident also while the stream is degraded.
+pub fn is_bad(severity: Severity, a: &Assessment, cfg: &DetectionSettings) -> bool {
+    a.health.is_incident()
+        || (a.health == Health::Degraded
+            && (severity == Severity::Warning || opening_severity(a, cfg).is_some()))
 }
 
 #[cfg(test)]
@@ -196,6 +273,8 @@ mod tests {
             recover_after_periods: 2,
             recheck_after: Duration::from_secs(900),
             renotify_after: Duration::from_secs(3600),
+            degraded_after_periods: 15,
+            idle_close_after: Duration::from_secs(3600),
         }
     }
 
@@ -218,8 +297,11 @@ mod tests {
             reason: String::new(),
             zero_success_periods: 0,
             success_periods,
+            degraded_periods: 0,
             undelivered_since: None,
+            last_activity: None,
             success_points: points,
+            newest_degraded: None,
             window_end: Some(t(m)),
         }
     }
@@ -230,7 +312,13 @@ mod tests {
 
     /// An incident opened at t(0) whose first, complete diagnosis names `rc`: it fires once.
     fn fired(rc: Option<&str>) -> Option<Incident> {
-        let mut slot = Some(Incident::open("s", "arn", Health::Failing, t(0)));
+        let mut slot = Some(Incident::open(
+            "s",
+            "arn",
+            Health::Failing,
+            Severity::Critical,
+            t(0),
+        ));
         let (e, _) = step(
             &mut slot,
             &a(Health::Failing, 0),
@@ -308,7 +396,13 @@ mod tests {
 
     #[test]
     fn firing_waits_two_cycles_for_a_complete_diagnosis() {
-        let mut slot = Some(Incident::open("s", "arn", Health::Failing, t(0)));
+        let mut slot = Some(Incident::open(
+            "s",
+            "arn",
+            Health::Failing,
+            Severity::Critical,
+            t(0),
+        ));
         let partial = DiagnosisOutcome {
             complete: false,
             settled: false,
@@ -355,7 +449,13 @@ mod tests {
 
     #[test]
     fn unsent_firing_goes_before_resolved() {
-        let mut slot = Some(Incident::open("s", "arn", Health::Failing, t(0)));
+        let mut slot = Some(Incident::open(
+            "s",
+            "arn",
+            Health::Failing,
+            Severity::Critical,
+            t(0),
+        ));
         let partial = DiagnosisOutcome {
             complete: false,
             settled: false,
@@ -376,7 +476,13 @@ mod tests {
 
     #[test]
     fn a_stall_that_comes_and_goes_does_not_flap() {
-        let mut slot = Some(Incident::open("s", "arn", Health::Stalled, t(0)));
+        let mut slot = Some(Incident::open(
+            "s",
+            "arn",
+            Health::Stalled,
+            Severity::Critical,
+            t(0),
+        ));
         step(
             &mut slot,
             &a_at(Health::Stalled, 5, 0),
@@ -424,7 +530,13 @@ mod tests {
         );
         assert!(e.is_empty(), "{e:?}");
         // But a root cause replacing null counts even from an incomplete diagnosis.
-        let mut slot = Some(Incident::open("s", "arn", Health::Failing, t(0)));
+        let mut slot = Some(Incident::open(
+            "s",
+            "arn",
+            Health::Failing,
+            Severity::Critical,
+            t(0),
+        ));
         let partial = DiagnosisOutcome {
             complete: false,
             settled: false,
@@ -451,8 +563,8 @@ mod tests {
 
     #[test]
     fn ids_are_unique_per_start() {
-        let a1 = Incident::open("s", "arn", Health::Failing, t(0));
-        let a2 = Incident::open("s", "arn", Health::Failing, t(1));
+        let a1 = Incident::open("s", "arn", Health::Failing, Severity::Critical, t(0));
+        let a2 = Incident::open("s", "arn", Health::Failing, Severity::Critical, t(1));
         assert_ne!(a1.id, a2.id);
         assert!(a1.id.starts_with("inc-") && a1.id.len() == 20);
     }

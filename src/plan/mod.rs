@@ -29,9 +29,9 @@ pub struct Diagnosed {
     pub diagnosis: Diagnosis,
 }
 
-/// Whether the stream must be diagnosed this cycle: it is failing or stalled, and its incident
-/// is new, still waits for its first alert, is due for a re-check, or this process has no
-/// diagnosis of it yet (after a restart).
+/// Whether the stream must be diagnosed this cycle: it is bad enough for an incident (failing,
+/// stalled, or degraded long enough), and its incident is new, still waits for its first
+/// alert, is due for a re-check, or this process has no diagnosis of it yet (after a restart).
 pub fn wants_diagnosis(
     stored: Option<&Incident>,
     a: &Assessment,
@@ -39,11 +39,13 @@ pub fn wants_diagnosis(
     now: DateTime<Utc>,
     cfg: &DetectionSettings,
 ) -> bool {
-    a.health.is_incident()
-        && match stored {
-            None => true,
-            Some(inc) => inc.needs_diagnosis(now, cfg) || !has_diagnosis,
+    match stored {
+        None => incident::opening_severity(a, cfg).is_some(),
+        Some(inc) => {
+            incident::is_bad(inc.severity, a, cfg)
+                && (inc.needs_diagnosis(now, cfg) || !has_diagnosis)
         }
+    }
 }
 
 /// What one cycle knows of one stream.
@@ -82,10 +84,14 @@ pub fn advance(s: &StreamCycle<'_>, now: DateTime<Utc>, cfg: &DetectionSettings)
     let a = s.assessment;
     let arn = s.description.map(|d| d.arn.clone()).unwrap_or_default();
     let mut slot = s.stored.cloned();
-    let opened = slot.is_none() && a.health.is_incident();
-    if opened {
-        slot = Some(Incident::open(s.name, &arn, a.health, now));
+    let opening = match slot {
+        None => incident::opening_severity(a, cfg),
+        Some(_) => None,
+    };
+    if let Some(severity) = opening {
+        slot = Some(Incident::open(s.name, &arn, a.health, severity, now));
     }
+    let opened = opening.is_some();
     let outcome = s.fresh.map(|d| DiagnosisOutcome {
         complete: d.diagnosis.complete(),
         settled: d.diagnosis.settled(),
@@ -151,6 +157,7 @@ pub fn stream_report(
         },
         incident: incident.map(|i| IncidentSummary {
             id: i.id.clone(),
+            severity: i.severity,
             started_at: i.started_at,
             alerts_sent: i.seq,
         }),
@@ -212,7 +219,7 @@ mod tests {
     use super::*;
     use crate::aws::fake::s3_stream;
     use crate::aws::AwsError;
-    use crate::model::{AlertReason, AlertStatus, Health};
+    use crate::model::{AlertReason, AlertStatus, Health, Severity};
 
     fn cfg() -> DetectionSettings {
         DetectionSettings {
@@ -220,6 +227,8 @@ mod tests {
             recover_after_periods: 2,
             recheck_after: Duration::from_secs(900),
             renotify_after: Duration::from_secs(3600),
+            degraded_after_periods: 15,
+            idle_close_after: Duration::from_secs(3600),
         }
     }
 
@@ -233,8 +242,11 @@ mod tests {
             reason: format!("{health} for the test"),
             zero_success_periods: 0,
             success_periods: 0,
+            degraded_periods: 0,
             undelivered_since: None,
+            last_activity: None,
             success_points: points.iter().map(|(m, v)| (t(*m), *v)).collect(),
+            newest_degraded: None,
             window_end: Some(t(10)),
         }
     }
@@ -366,8 +378,9 @@ mod tests {
         let fired = advance(&cycle(&desc, &failing, None, Some(&d), None), t(10), &cfg())
             .incident
             .unwrap();
-        let unfired = Incident::open("quiet", "arn", Health::Stalled, t(10));
-        let readable_later = Incident::open("flaky", "arn", Health::Failing, t(10));
+        let unfired = Incident::open("quiet", "arn", Health::Stalled, Severity::Critical, t(10));
+        let readable_later =
+            Incident::open("flaky", "arn", Health::Failing, Severity::Critical, t(10));
         let incidents: BTreeMap<String, Incident> = [
             ("orders".to_string(), fired.clone()),
             ("quiet".to_string(), unfired),

@@ -9,6 +9,7 @@ use futures::stream::{self, StreamExt};
 
 use crate::aws::{AwsError, FirehoseApi, StreamDescription};
 use crate::config::StreamSettings;
+use crate::model::Shape;
 use crate::poll::Target;
 
 /// What the inventory calls.
@@ -45,14 +46,24 @@ impl Entry {
     }
 }
 
-/// The streams to poll: every entry but those known not to exist.
+/// The streams to poll: every entry but those known not to exist and those known not to
+/// deliver to S3. A stream never described is polled as a Direct PUT stream with the default
+/// buffer.
 pub fn targets(entries: &BTreeMap<String, Entry>) -> Vec<Target> {
     entries
         .iter()
         .filter(|(_, e)| !matches!(e, Entry::Missing { .. }))
+        .filter(|(_, e)| e.description().is_none_or(|d| d.s3.is_some()))
         .map(|(name, e)| Target {
             name: name.clone(),
-            has_lambda: e.description().is_some_and(|d| d.has_lambda()),
+            shape: e
+                .description()
+                .map(|d| d.shape())
+                .unwrap_or_else(|| Shape::direct_put(300)),
+            source_stream: e
+                .description()
+                .and_then(|d| d.kinesis_source())
+                .map(str::to_string),
         })
         .collect()
 }
@@ -65,9 +76,18 @@ pub fn reached_aws(entries: &BTreeMap<String, Entry>) -> bool {
             .any(|e| !matches!(e, Entry::Unreadable { error, .. } if error.is_unreachable()))
 }
 
+/// A discovered stream that is not watched, and why (its destination is not S3).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Skipped {
+    pub stream: String,
+    pub arn: String,
+    pub reason: String,
+}
+
 #[derive(Default)]
 pub struct Inventory {
     entries: RwLock<BTreeMap<String, Entry>>,
+    skipped: RwLock<Vec<Skipped>>,
 }
 
 impl Inventory {
@@ -78,6 +98,11 @@ impl Inventory {
     /// Current entries by name.
     pub fn entries(&self) -> BTreeMap<String, Entry> {
         self.entries.read().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    /// Discovered streams that are not watched (never polled), by name.
+    pub fn skipped(&self) -> Vec<Skipped> {
+        self.skipped.read().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// Re-select and re-describe. A failed `ListDeliveryStreams` keeps the previously
@@ -105,7 +130,9 @@ impl Inventory {
             .buffer_unordered(DESCRIBE_CONCURRENCY)
             .collect()
             .await;
+        let before: BTreeSet<String> = self.skipped().into_iter().map(|k| k.stream).collect();
         let mut next = BTreeMap::new();
+        let mut skipped = Vec::new();
         for (name, r) in described {
             match &r {
                 Err(e) if e.is_not_found() => {
@@ -118,9 +145,28 @@ impl Inventory {
                 }
                 Ok(_) => {}
             }
-            if let Some(entry) = classify(&name, r, previous.get(&name), sel) {
-                next.insert(name, entry);
+            match classify(&name, r, previous.get(&name), sel) {
+                Classified::Watch(entry) => {
+                    if let Entry::Described(d) = &entry {
+                        let was_other = matches!(previous.get(&name), Some(Entry::Described(p)) if p.s3.is_none());
+                        if d.s3.is_none() && !was_other {
+                            tracing::warn!(stream = %name, destination = ?d.other_destination,
+                                "this stream is named in streams.names but does not deliver to S3: it is reported unknown and never alerted");
+                        }
+                    }
+                    next.insert(name, entry);
+                }
+                Classified::Skip(k) => {
+                    if !before.contains(&k.stream) {
+                        tracing::info!(stream = %k.stream, reason = %k.reason, "discovered stream skipped");
+                    }
+                    skipped.push(k);
+                }
+                Classified::Gone => {}
             }
+        }
+        if let Ok(mut w) = self.skipped.write() {
+            *w = skipped;
         }
         if let Ok(mut w) = self.entries.write() {
             *w = next;
@@ -148,19 +194,40 @@ pub fn select(
     names
 }
 
-/// The entry of one described name (`None`: a discovered stream that is gone is simply no
-/// longer selected). An unreadable stream keeps its last description.
+/// What to do with one described name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Classified {
+    Watch(Entry),
+    /// A discovered stream whose destination is not S3: listed, never polled.
+    Skip(Skipped),
+    /// A discovered stream that is gone is simply no longer selected.
+    Gone,
+}
+
+/// The entry of one described name. An unreadable stream keeps its last description; a named
+/// stream is always watched (a missing one is reported, one that is not S3 is `unknown`).
 pub fn classify(
     name: &str,
     described: Result<StreamDescription, AwsError>,
     previous: Option<&Entry>,
     sel: &StreamSettings,
-) -> Option<Entry> {
-    Some(match described {
+) -> Classified {
+    let named = sel.names.iter().any(|n| n == name);
+    Classified::Watch(match described {
+        Ok(d) if d.s3.is_none() && !named => {
+            return Classified::Skip(Skipped {
+                stream: name.to_string(),
+                arn: d.arn.clone(),
+                reason: format!(
+                    "the destination is {}, not S3",
+                    d.other_destination.as_deref().unwrap_or("unknown")
+                ),
+            })
+        }
         Ok(d) => Entry::Described(Box::new(d)),
         Err(e) if e.is_not_found() => {
-            if !sel.names.iter().any(|n| n == name) {
-                return None;
+            if !named {
+                return Classified::Gone;
             }
             Entry::Missing {
                 reason: format!("delivery stream {name} not found: {e}"),

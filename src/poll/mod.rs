@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use futures::stream::{self, StreamExt};
 
 use crate::aws::{AwsError, MetricQuery, MetricsApi};
-use crate::model::{MetricKind, StreamMetrics, Window};
+use crate::model::{MetricKind, Shape, StreamMetrics, Window};
 use crate::telemetry::metrics::Metrics;
 
 /// What the poller calls.
@@ -29,6 +29,10 @@ fn code(m: MetricKind) -> char {
         MetricKind::Incoming => 'i',
         MetricKind::Freshness => 'f',
         MetricKind::Processing => 'p',
+        MetricKind::ProcessedRecords => 'r',
+        MetricKind::KinesisRead => 'k',
+        MetricKind::MskRead => 'm',
+        MetricKind::SourceIncoming => 'x',
     }
 }
 
@@ -36,7 +40,18 @@ fn code(m: MetricKind) -> char {
 #[derive(Debug, Clone)]
 pub struct Target {
     pub name: String,
-    pub has_lambda: bool,
+    pub shape: Shape,
+    /// The Kinesis data stream it reads, when that is its source.
+    pub source_stream: Option<String>,
+}
+
+/// `GetMetricData` returns at most this many datapoints per call.
+pub const MAX_DATAPOINTS_PER_CALL: usize = 100_800;
+
+/// Queries per call for a window of `periods`: at most 500, and few enough that every query's
+/// datapoints fit in one answer.
+pub fn queries_per_call(periods: u32) -> usize {
+    (MAX_DATAPOINTS_PER_CALL / (periods.max(1) as usize)).clamp(1, MAX_QUERIES_PER_CALL)
 }
 
 /// The outcome of one poll.
@@ -77,16 +92,20 @@ impl PollResult {
 pub fn build_queries(targets: &[Target], period: u32) -> Vec<(MetricQuery, usize, MetricKind)> {
     let mut out = Vec::with_capacity(targets.len() * 4);
     for (i, t) in targets.iter().enumerate() {
-        for m in MetricKind::ALL {
-            if m == MetricKind::Processing && !t.has_lambda {
-                continue;
-            }
+        for m in t.shape.metric_kinds() {
+            let dimension = match m {
+                MetricKind::SourceIncoming => match &t.source_stream {
+                    Some(s) => ("StreamName".to_string(), s.clone()),
+                    None => continue,
+                },
+                _ => ("DeliveryStreamName".to_string(), t.name.clone()),
+            };
             out.push((
                 MetricQuery {
                     id: format!("{}{}", code(m), i),
-                    namespace: "AWS/Firehose".into(),
+                    namespace: m.namespace().into(),
                     metric: m.metric_name().into(),
-                    dimensions: vec![("DeliveryStreamName".into(), t.name.clone())],
+                    dimensions: vec![dimension],
                     period_seconds: period,
                     stat: m.stat().into(),
                 },
@@ -98,7 +117,8 @@ pub fn build_queries(targets: &[Target], period: u32) -> Vec<(MetricQuery, usize
     out
 }
 
-/// Read the window's datapoints of every target with ceil(queries / 500) requests.
+/// Read the window's datapoints of every target with ceil(queries / per call) requests (500
+/// per call unless the window is so long that their datapoints would not fit).
 pub async fn poll(
     api: &dyn MetricsApi,
     targets: &[Target],
@@ -111,7 +131,7 @@ pub async fn poll(
         .map(|(q, i, m)| (q.id.clone(), (*i, *m)))
         .collect();
     let chunks: Vec<Vec<MetricQuery>> = all
-        .chunks(MAX_QUERIES_PER_CALL)
+        .chunks(queries_per_call(window.periods()))
         .map(|c| c.iter().map(|(q, _, _)| q.clone()).collect())
         .collect();
     let mut result = PollResult {
@@ -188,18 +208,10 @@ mod tests {
 
     #[test]
     fn processing_is_queried_only_with_a_lambda() {
-        let t = vec![
-            Target {
-                name: "a".into(),
-                has_lambda: false,
-            },
-            Target {
-                name: "b".into(),
-                has_lambda: true,
-            },
-        ];
+        let t = vec![target("a", false), target("b", true)];
         let q = build_queries(&t, 60);
-        assert_eq!(q.len(), 7);
+        // 3 for every stream; a Lambda processor adds its invocations and its records.
+        assert_eq!(q.len(), 8);
         assert!(q
             .iter()
             .all(|(q, _, _)| q.id.chars().next().unwrap().is_ascii_lowercase()));
@@ -244,13 +256,60 @@ mod tests {
         }
     }
 
+    fn target(name: &str, lambda: bool) -> Target {
+        let mut shape = Shape::direct_put(300);
+        if lambda {
+            shape.lambda_buffer_seconds = Some(60);
+        }
+        Target {
+            name: name.into(),
+            shape,
+            source_stream: None,
+        }
+    }
+
     fn targets(n: usize) -> Vec<Target> {
         (0..n)
-            .map(|i| Target {
-                name: format!("s-{i}"),
-                has_lambda: i % 2 == 0,
-            })
+            .map(|i| target(&format!("s-{i}"), i % 2 == 0))
             .collect()
+    }
+
+    #[test]
+    fn a_kinesis_source_is_read_on_both_sides() {
+        let mut t = target("orders", false);
+        t.shape.source = crate::model::SourceKind::Kinesis;
+        t.source_stream = Some("orders-source".into());
+        let q = build_queries(&[t], 60);
+        let names: Vec<(String, String, String)> = q
+            .iter()
+            .map(|(q, _, _)| {
+                (
+                    q.namespace.clone(),
+                    q.metric.clone(),
+                    q.dimensions[0].1.clone(),
+                )
+            })
+            .collect();
+        assert!(names.contains(&(
+            "AWS/Firehose".into(),
+            "DataReadFromKinesisStream.Records".into(),
+            "orders".into()
+        )));
+        assert!(names.contains(&(
+            "AWS/Kinesis".into(),
+            "IncomingRecords".into(),
+            "orders-source".into()
+        )));
+        assert!(!names
+            .iter()
+            .any(|(ns, m, _)| ns == "AWS/Firehose" && m == "IncomingRecords"));
+    }
+
+    #[test]
+    fn long_windows_put_fewer_queries_in_a_call() {
+        assert_eq!(queries_per_call(10), 500);
+        assert_eq!(queries_per_call(1440), 70);
+        assert!(queries_per_call(1440) * 1440 <= MAX_DATAPOINTS_PER_CALL);
     }
 
     #[tokio::test]
@@ -263,7 +322,7 @@ mod tests {
         let w = Window::aligned(Utc::now(), 60, 120, 10);
         let m = Metrics::new();
         let r = poll(&api, &t, w, &m).await;
-        assert_eq!(r.queries, 1200 * 3 + 600);
+        assert_eq!(r.queries, 1200 * 3 + 600 * 2);
         assert_eq!(r.calls, (r.queries).div_ceil(500));
         assert_eq!(api.calls.load(Ordering::SeqCst), r.calls);
         assert!(r.complete());

@@ -119,8 +119,8 @@ impl Metrics {
             )),
             incident_open: reg!(igv(
                 "incident_open",
-                "1 while an incident is open for the stream.",
-                &STREAM_LABELS
+                "1 while an incident of this severity (critical: failing or stalled; warning: sustained degraded) is open for the stream.",
+                &["stream", "region", "account", "severity"]
             )),
             check_failed: reg!(igv(
                 "check_failed",

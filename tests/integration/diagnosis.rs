@@ -741,9 +741,11 @@ async fn every_aws_call_is_covered_by_the_iam_policy() {
     let factory = ClientFactory::new(aws_settings(), metrics.clone());
     let clients = factory.clients(&factory.default_key()).await;
     clients.list_delivery_streams().await.unwrap();
+    let described = clients.describe_delivery_stream(&fx.name).await.unwrap();
     let targets = [firehose_sentinel::poll::Target {
         name: fx.name.clone(),
-        has_lambda: true,
+        shape: described.shape(),
+        source_stream: described.kinesis_source().map(str::to_string),
     }];
     firehose_sentinel::poll::poll(
         clients.as_ref(),

@@ -413,7 +413,7 @@ pub(crate) fn from_smithy_time(t: &aws_smithy_types::DateTime) -> Option<DateTim
 /// [`S3Destination`] from either SDK description type (extended or plain S3): they share
 /// these accessors but no trait.
 macro_rules! s3_destination {
-    ($x:expr, $lambda:expr) => {{
+    ($x:expr, $lambda:expr, $lambda_buffer:expr, $dynamic:expr) => {{
         let x = $x;
         let logging = x.cloud_watch_logging_options();
         let hints = x.buffering_hints();
@@ -439,6 +439,8 @@ macro_rules! s3_destination {
                     .map(str::to_string),
             },
             lambda_arn: $lambda,
+            lambda_buffer_interval_seconds: $lambda_buffer,
+            dynamic_partitioning: $dynamic,
         }
     }};
 }
@@ -486,15 +488,20 @@ impl FirehoseApi for AwsClients {
         let failure = d
             .failure_description()
             .map(|f| format!("{}: {}", f.r#type().as_str(), f.details()));
-        let source = match d
+        let kinesis = d
             .source()
-            .and_then(|s| s.kinesis_stream_source_description())
-        {
-            Some(k) => Source::KinesisStream {
+            .and_then(|s| s.kinesis_stream_source_description());
+        let msk = d.source().and_then(|s| s.msk_source_description());
+        let source = match (kinesis, msk) {
+            (Some(k), _) => Source::KinesisStream {
                 stream_arn: k.kinesis_stream_arn().unwrap_or_default().to_string(),
                 role_arn: k.role_arn().unwrap_or_default().to_string(),
             },
-            None => match d.delivery_stream_type().as_str() {
+            (None, Some(m)) => Source::Msk {
+                cluster_arn: m.msk_cluster_arn().unwrap_or_default().to_string(),
+                topic: m.topic_name().unwrap_or_default().to_string(),
+            },
+            (None, None) => match d.delivery_stream_type().as_str() {
                 "DirectPut" => Source::DirectPut,
                 other => Source::Other {
                     kind: other.to_string(),
@@ -518,22 +525,32 @@ impl FirehoseApi for AwsClients {
         let mut other_destination = None;
         if let Some(dest) = d.destinations().first() {
             if let Some(x) = dest.extended_s3_destination_description() {
-                let lambda_arn = x
+                let lambda = x
                     .processing_configuration()
                     .filter(|p| p.enabled().unwrap_or(false))
                     .and_then(|p| {
                         p.processors()
                             .iter()
-                            .filter(|pr| pr.r#type() == &ProcessorType::Lambda)
-                            .flat_map(|pr| pr.parameters())
-                            .find(|param| {
-                                param.parameter_name() == &ProcessorParameterName::LambdaArn
-                            })
-                            .map(|param| param.parameter_value().to_string())
+                            .find(|pr| pr.r#type() == &ProcessorType::Lambda)
                     });
-                s3 = Some(s3_destination!(x, lambda_arn));
+                let param = |name: ProcessorParameterName| {
+                    lambda.and_then(|pr| {
+                        pr.parameters()
+                            .iter()
+                            .find(|param| param.parameter_name() == &name)
+                            .map(|param| param.parameter_value().to_string())
+                    })
+                };
+                let lambda_arn = param(ProcessorParameterName::LambdaArn);
+                let lambda_buffer = param(ProcessorParameterName::BufferIntervalInSeconds)
+                    .and_then(|v| v.trim().parse::<u32>().ok());
+                let dynamic = x
+                    .dynamic_partitioning_configuration()
+                    .and_then(|c| c.enabled())
+                    .unwrap_or(false);
+                s3 = Some(s3_destination!(x, lambda_arn, lambda_buffer, dynamic));
             } else if let Some(x) = dest.s3_destination_description() {
-                s3 = Some(s3_destination!(x, None));
+                s3 = Some(s3_destination!(x, None, None, false));
             } else {
                 other_destination = Some(destination_kind(dest));
             }

@@ -252,6 +252,8 @@ fn stream() -> StreamDescription {
                 log_stream: Some("DestinationDelivery".into()),
             },
             lambda_arn: None,
+            lambda_buffer_interval_seconds: None,
+            dynamic_partitioning: false,
         }),
         other_destination: None,
         sse: None,
