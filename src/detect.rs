@@ -83,13 +83,16 @@ pub fn grace_seconds(shape: &Shape, period_seconds: u32, cfg: &DetectionSettings
         + i64::from(cfg.failing_after_periods) * i64::from(period_seconds)
 }
 
-/// How many periods the window must hold for a stream of this shape: the grace and one more
-/// period (so a stall longer than the grace can be seen), and a degraded run long enough to
-/// open a warning incident.
+/// How many periods the window must hold for a stream of this shape: `failing_after_periods`
+/// delivery attempts (one per buffer at the slowest) and then the grace, so both a run of
+/// failed attempts and records stalled past the grace stay visible for a grace's length of
+/// cycles; and a degraded run long enough to open a warning incident. `GetMetricData` bills
+/// per metric, not per datapoint: a longer window costs nothing.
 pub fn periods_needed(shape: &Shape, period_seconds: u32, cfg: &DetectionSettings) -> u32 {
     let p = i64::from(period_seconds.max(1));
-    let grace = grace_seconds(shape, period_seconds, cfg);
-    let for_grace = (grace + p - 1) / p + 1;
+    let attempts = i64::from(cfg.failing_after_periods) * i64::from(shape.buffer_seconds());
+    let span = attempts + grace_seconds(shape, period_seconds, cfg);
+    let for_grace = (span + p - 1) / p + 1;
     (for_grace.max(0) as u32).max(cfg.degraded_after_periods + 1)
 }
 

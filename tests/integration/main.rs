@@ -4,10 +4,12 @@
 mod alerts;
 mod cli;
 mod configs;
+mod detection;
 mod diagnosis;
 mod durability;
 mod harness;
 mod ops;
+mod properties;
 mod receiver;
 
 use std::collections::HashMap;

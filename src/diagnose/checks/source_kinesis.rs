@@ -42,10 +42,12 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
     let incoming = m.sum("AWS/Kinesis", "IncomingRecords", "Sum");
     let read = m.sum("AWS/Firehose", "DataReadFromKinesisStream.Records", "Sum");
     let evidence = json!({"stream": stream_arn, "status": info.status, "AWS/Kinesis IncomingRecords": m.json("AWS/Kinesis", "IncomingRecords", "Sum"), "DataReadFromKinesisStream.Records": m.json("AWS/Firehose", "DataReadFromKinesisStream.Records", "Sum")});
+    // Records in while none is read is the symptom; the cause is what stops Firehose reading
+    // (iam.kinesis, or the source's key), so this is a warning, never the root cause.
     if incoming > 0.0 && read == 0.0 {
         return finding(
             ID,
-            Status::Fail,
+            Status::Warn,
             format!("{incoming:.0} records arrived in {name} in the window but Firehose read none"),
             evidence,
             "check the source role's Kinesis permissions (iam.kinesis) and, for an encrypted stream, kms:Decrypt on its key; Firehose resumes from where it stopped once it can read",

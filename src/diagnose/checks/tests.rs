@@ -760,12 +760,14 @@ async fn kinesis_source_checks() {
     f.metrics
         .insert(("AWS/Kinesis".into(), "IncomingRecords".into()), vec![50.0]);
     let (d, _) = diagnose(f, &s).await;
+    // checks.md: records in while none is read is a symptom (warn); the role is the cause.
     assert_eq!(
         status(&d, "source.kinesis"),
-        Status::Fail,
+        Status::Warn,
         "records in, none read"
     );
     assert_eq!(status(&d, "iam.kinesis"), Status::Fail);
+    assert_eq!(d.root_cause.as_deref(), Some("iam.kinesis"));
     assert!(get(&d, "iam.kinesis")
         .remediation
         .contains("kinesis:GetRecords"));
