@@ -21,26 +21,32 @@ use serde_json::json;
 use crate::harness::*;
 
 #[derive(Default, Clone, Copy)]
-struct Opts {
-    kms: bool,
-    lambda: bool,
-    kinesis: bool,
-    sse: bool,
-    no_logging: bool,
+pub(crate) struct Opts {
+    pub(crate) kms: bool,
+    pub(crate) lambda: bool,
+    pub(crate) kinesis: bool,
+    pub(crate) sse: bool,
+    pub(crate) no_logging: bool,
     /// Create the stream's Lambda ARN without creating the function.
-    ghost_lambda: bool,
+    pub(crate) ghost_lambda: bool,
+    /// The S3 buffering interval (60 s when not given).
+    pub(crate) s3_buffer: Option<i32>,
+    /// The Lambda processor's `BufferIntervalInSeconds`.
+    pub(crate) lambda_buffer: Option<u32>,
+    /// With `kinesis`: Firehose reads nothing from the source.
+    pub(crate) unread_source: bool,
 }
 
-struct Fx {
-    name: String,
-    bucket: String,
-    role_name: String,
-    role_arn: String,
-    key_id: Option<String>,
-    key_arn: Option<String>,
-    lambda_name: Option<String>,
-    kinesis_name: Option<String>,
-    log_group: String,
+pub(crate) struct Fx {
+    pub(crate) name: String,
+    pub(crate) bucket: String,
+    pub(crate) role_name: String,
+    pub(crate) role_arn: String,
+    pub(crate) key_id: Option<String>,
+    pub(crate) key_arn: Option<String>,
+    pub(crate) lambda_name: Option<String>,
+    pub(crate) kinesis_name: Option<String>,
+    pub(crate) log_group: String,
 }
 
 fn trust(service: &str) -> String {
@@ -48,7 +54,7 @@ fn trust(service: &str) -> String {
 }
 
 /// The delivery role's inline policy, optionally without some statements.
-fn role_policy(fx: &Fx, without: &[&str]) -> String {
+pub(crate) fn role_policy(fx: &Fx, without: &[&str]) -> String {
     let mut st = vec![];
     if !without.contains(&"s3") {
         st.push(json!({"Sid":"S3","Effect":"Allow","Action":["s3:AbortMultipartUpload","s3:GetBucketLocation","s3:GetObject","s3:ListBucket","s3:ListBucketMultipartUploads","s3:PutObject"],"Resource":[format!("arn:aws:s3:::{}", fx.bucket), format!("arn:aws:s3:::{}/*", fx.bucket)]}));
@@ -70,7 +76,7 @@ fn role_policy(fx: &Fx, without: &[&str]) -> String {
     json!({"Version":"2012-10-17","Statement":st}).to_string()
 }
 
-async fn set_role_policy(aws: &Aws, fx: &Fx, doc: &str) {
+pub(crate) async fn set_role_policy(aws: &Aws, fx: &Fx, doc: &str) {
     aws.iam
         .put_role_policy()
         .role_name(&fx.role_name)
@@ -86,7 +92,7 @@ const EMPTY_ZIP: [u8; 22] = [
     0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 ];
 
-async fn fixture(aws: &Aws, prefix: &str, o: Opts) -> Fx {
+pub(crate) async fn fixture(aws: &Aws, prefix: &str, o: Opts) -> Fx {
     let name = unique(prefix);
     let bucket = format!("{}-bucket", name.to_lowercase());
     aws.s3.create_bucket().bucket(&bucket).send().await.unwrap();
@@ -185,7 +191,8 @@ async fn fixture(aws: &Aws, prefix: &str, o: Opts) -> Fx {
     set_role_policy(aws, &fx, &role_policy(&fx, &[])).await;
 
     let spec = StreamSpec {
-        buffering_seconds: 60,
+        buffering_seconds: o.s3_buffer.unwrap_or(60),
+        lambda_buffer_seconds: o.lambda_buffer,
         lambda_arn: fx
             .lambda_name
             .as_ref()
@@ -234,7 +241,7 @@ async fn fixture(aws: &Aws, prefix: &str, o: Opts) -> Fx {
     for k in [3, 2] {
         put_metric(aws, &fx.name, "IncomingRecords", minutes_ago(k), 100.0).await;
         put_metric(aws, &fx.name, "IncomingBytes", minutes_ago(k), 10_000.0).await;
-        if o.kinesis {
+        if o.kinesis && !o.unread_source {
             put_metric(
                 aws,
                 &fx.name,

@@ -183,6 +183,8 @@ pub struct StreamSpec {
     /// Default `data/`.
     pub prefix: Option<String>,
     pub error_output_prefix: Option<String>,
+    /// The Lambda processor's `BufferIntervalInSeconds`.
+    pub lambda_buffer_seconds: Option<u32>,
 }
 
 /// The extended S3 destination of a fixture stream. moto omits CompressionFormat,
@@ -233,19 +235,27 @@ pub fn destination(
                 .build(),
         );
     if let Some(l) = &spec.lambda_arn {
+        let param = |name: ProcessorParameterName, value: String| {
+            ProcessorParameter::builder()
+                .parameter_name(name)
+                .parameter_value(value)
+                .build()
+                .unwrap()
+        };
+        let mut params = vec![param(ProcessorParameterName::LambdaArn, l.clone())];
+        if let Some(b) = spec.lambda_buffer_seconds {
+            params.push(param(
+                ProcessorParameterName::BufferIntervalInSeconds,
+                b.to_string(),
+            ));
+        }
         dest = dest.processing_configuration(
             ProcessingConfiguration::builder()
                 .enabled(true)
                 .processors(
                     Processor::builder()
                         .r#type(ProcessorType::Lambda)
-                        .parameters(
-                            ProcessorParameter::builder()
-                                .parameter_name(ProcessorParameterName::LambdaArn)
-                                .parameter_value(l)
-                                .build()
-                                .unwrap(),
-                        )
+                        .set_parameters(Some(params))
                         .build()
                         .unwrap(),
                 )
@@ -269,6 +279,37 @@ pub async fn create_stream(aws: &Aws, name: &str, spec: &StreamSpec) -> String {
         .await
         .unwrap_or_else(|e| panic!("create stream {name}: {e:?}"));
     bucket
+}
+
+/// Put one datapoint of `namespace`/`metric` with one dimension at `t`.
+pub async fn put_metric_in(
+    aws: &Aws,
+    namespace: &str,
+    dimension: (&str, &str),
+    metric: &str,
+    t: DateTime<Utc>,
+    v: f64,
+) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    aws.cloudwatch
+        .put_metric_data()
+        .namespace(namespace)
+        .metric_data(
+            MetricDatum::builder()
+                .metric_name(metric)
+                .dimensions(
+                    Dimension::builder()
+                        .name(dimension.0)
+                        .value(dimension.1)
+                        .build(),
+                )
+                .timestamp(aws_smithy_types::DateTime::from_secs(t.timestamp()))
+                .value(v)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put metric {namespace} {metric}: {e:?}"));
 }
 
 /// Put one datapoint of an `AWS/Firehose` metric for `stream` at `t`.

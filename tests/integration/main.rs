@@ -11,6 +11,7 @@ mod harness;
 mod ops;
 mod properties;
 mod receiver;
+mod shapes;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -420,7 +421,7 @@ struct ScriptedFirehose {
             -> Result<firehose_sentinel::aws::StreamDescription, firehose_sentinel::aws::AwsError>,
 }
 
-/// An ACTIVE direct-put stream of the test account.
+/// An ACTIVE direct-put stream to S3 of the test account.
 fn active(
     name: &str,
 ) -> Result<firehose_sentinel::aws::StreamDescription, firehose_sentinel::aws::AwsError> {
@@ -430,7 +431,25 @@ fn active(
         status: "ACTIVE".into(),
         failure: None,
         source: firehose_sentinel::aws::Source::DirectPut,
-        s3: None,
+        s3: Some(firehose_sentinel::aws::S3Destination {
+            role_arn: format!("arn:aws:iam::{ACCOUNT}:role/{name}-role"),
+            bucket_arn: format!("arn:aws:s3:::{name}-bucket"),
+            bucket: format!("{name}-bucket"),
+            prefix: None,
+            error_output_prefix: None,
+            buffering_interval_seconds: 60,
+            buffering_size_mb: 5,
+            compression: None,
+            kms_key_arn: None,
+            logging: firehose_sentinel::aws::Logging {
+                enabled: false,
+                log_group: None,
+                log_stream: None,
+            },
+            lambda_arn: None,
+            lambda_buffer_interval_seconds: None,
+            dynamic_partitioning: false,
+        }),
         other_destination: None,
         sse: None,
     })
