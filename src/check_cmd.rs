@@ -69,6 +69,10 @@ pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> Ex
     }
     let mut report = Report::new(now, reports);
     report.skipped = inventory.skipped();
+    report.window = Some(crate::report::ReportWindow {
+        start: window.start,
+        end: window.end,
+    });
     if json {
         match serde_json::to_string_pretty(&report) {
             Ok(s) => println!("{s}"),

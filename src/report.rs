@@ -41,11 +41,21 @@ pub struct IncidentSummary {
     pub alerts_sent: u32,
 }
 
+/// The time range a report's datapoints come from.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ReportWindow {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub schema: String,
     pub generated_at: DateTime<Utc>,
+    /// The window the cycle read (start, end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<ReportWindow>,
     pub streams: Vec<StreamReport>,
     /// Discovered streams that are not watched (their destination is not S3), with why.
     #[serde(default)]
@@ -57,6 +67,7 @@ impl Report {
         Report {
             schema: REPORT_SCHEMA.to_string(),
             generated_at,
+            window: None,
             streams,
             skipped: Vec::new(),
         }

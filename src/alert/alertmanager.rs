@@ -250,4 +250,27 @@ mod tests {
             now
         );
     }
+
+    #[test]
+    fn an_escalation_ends_the_warning_label_set() {
+        let now = Utc::now();
+        let mut a = test_alert(now);
+        a.test = false;
+        a.severity = Severity::Critical;
+        a.reason = AlertReason::Escalated;
+        let p = payload(&a, Duration::from_secs(60), now);
+        assert_eq!(p.as_array().unwrap().len(), 2);
+        assert_eq!(p[0]["labels"]["severity"], "critical");
+        assert_eq!(p[1]["labels"]["severity"], "warning");
+        assert_eq!(p[1]["labels"]["root_cause"], p[0]["labels"]["root_cause"]);
+        assert_eq!(
+            serde_json::from_value::<DateTime<Utc>>(p[1]["endsAt"].clone()).unwrap(),
+            now
+        );
+        a.severity = Severity::Warning;
+        a.reason = AlertReason::Opened;
+        let p = payload(&a, Duration::from_secs(60), now);
+        assert_eq!(p.as_array().unwrap().len(), 1);
+        assert_eq!(p[0]["labels"]["severity"], "warning");
+    }
 }

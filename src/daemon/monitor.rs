@@ -207,6 +207,10 @@ impl Monitor {
         if let Ok(mut st) = self.published.report.write() {
             let mut report = Report::new(now, reports);
             report.skipped = self.inventory.skipped();
+            report.window = Some(crate::report::ReportWindow {
+                start: window.start,
+                end: window.end,
+            });
             *st = report;
         }
         self.save().await;

@@ -2,6 +2,7 @@
 //!
 //! Read-only views of what the daemon published; it never calls AWS or changes state.
 
+pub mod chart;
 pub mod status_page;
 
 use std::net::SocketAddr;

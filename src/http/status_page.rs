@@ -73,6 +73,18 @@ pub fn render(report: &Report, last_successful_poll: Option<f64>) -> String {
     if open.is_empty() {
         h.push_str("<p>None.</p>");
     }
+    let (start, end) = match report.window {
+        Some(w) => (w.start, w.end),
+        None => (
+            report
+                .streams
+                .iter()
+                .flat_map(|s| s.metrics.values().flatten().map(|p| p.t))
+                .min()
+                .unwrap_or(report.generated_at),
+            report.generated_at,
+        ),
+    };
     for s in open {
         let inc = s
             .incident
@@ -87,6 +99,10 @@ pub fn render(report: &Report, last_successful_poll: Option<f64>) -> String {
             s.health,
             esc(&inc.1.format("%Y-%m-%d %H:%M UTC").to_string()),
             esc(&inc.0)
+        ));
+        h.push_str(&format!(
+            "<div class=\"shape\">{}</div>",
+            super::chart::render(s, start, end)
         ));
         let rc = s
             .root_cause
@@ -124,20 +140,37 @@ pub fn render(report: &Report, last_successful_poll: Option<f64>) -> String {
         h.push_str("</div>");
     }
 
-    h.push_str("<h2>Streams</h2><table><thead><tr><th>Stream</th><th>Health</th><th>Why</th><th>Root cause</th><th>Account / region</th></tr></thead><tbody>");
+    h.push_str("<h2>Streams</h2><table><thead><tr><th>Stream</th><th>Health</th><th>Why</th><th>Window</th><th>Root cause</th><th>Account / region</th></tr></thead><tbody>");
     for s in &report.streams {
         h.push_str(&format!(
-            "<tr><td>{}</td><td><span class=\"b {}\">{}</span></td><td>{}</td><td>{}</td><td>{} / {}</td></tr>",
+            "<tr id=\"stream-{}\"><td>{}</td><td><span class=\"b {}\">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{} / {}</td></tr>",
+            esc(&s.stream),
             esc(&s.stream),
             badge(s.health),
             s.health,
             esc(&s.reason),
+            super::chart::render(s, start, end),
             s.root_cause.as_deref().map(|r| format!("<code>{}</code>", esc(r))).unwrap_or_else(|| "–".into()),
             esc(&s.account),
             esc(&s.region)
         ));
     }
-    h.push_str("</tbody></table></body></html>\n");
+    h.push_str("</tbody></table>");
+    if !report.skipped.is_empty() {
+        h.push_str(&format!(
+            "<h2>Not watched ({})</h2><table><thead><tr><th>Stream</th><th>Why</th></tr></thead><tbody>",
+            report.skipped.len()
+        ));
+        for k in &report.skipped {
+            h.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td></tr>",
+                esc(&k.stream),
+                esc(&k.reason)
+            ));
+        }
+        h.push_str("</tbody></table>");
+    }
+    h.push_str("</body></html>\n");
     h
 }
 

@@ -568,4 +568,124 @@ mod tests {
         assert_ne!(a1.id, a2.id);
         assert!(a1.id.starts_with("inc-") && a1.id.len() == 20);
     }
+
+    #[test]
+    fn recovery_counts_successes_across_cycles_whatever_their_spacing() {
+        // A 900 s buffer: one delivery every 15 minutes, one per window at most.
+        let mut slot = fired(None);
+        let mut one = a_at(Health::Healthy, 0, 15);
+        one.success_points = vec![(t(15), 1.0)];
+        let (e, closed) = step(&mut slot, &one, None, t(16), &cfg());
+        assert!(
+            e.is_empty() && closed.is_none(),
+            "one success is not enough"
+        );
+        assert_eq!(slot.as_ref().unwrap().recovered, vec![t(15)]);
+        let mut next = a_at(Health::Healthy, 0, 30);
+        next.success_points = vec![(t(30), 1.0)];
+        let (e, closed) = step(&mut slot, &next, None, t(31), &cfg());
+        assert!(
+            closed.is_some(),
+            "two successes 15 min apart recover: {e:?}"
+        );
+        assert_eq!(e[0].reason, AlertReason::Resolved);
+    }
+
+    #[test]
+    fn a_new_bad_period_forgets_earlier_successes() {
+        let mut slot = fired(None);
+        let mut one = a_at(Health::Healthy, 0, 15);
+        one.success_points = vec![(t(15), 1.0)];
+        step(&mut slot, &one, None, t(16), &cfg());
+        let mut bad = a_at(Health::Failing, 0, 20);
+        bad.success_points = vec![(t(15), 1.0), (t(18), 0.0), (t(19), 0.0), (t(20), 0.0)];
+        step(&mut slot, &bad, None, t(21), &cfg());
+        assert!(slot.as_ref().unwrap().recovered.is_empty());
+    }
+
+    #[test]
+    fn an_idle_stream_closes_after_idle_close_after() {
+        let mut slot = fired(None);
+        let mut idle = a(Health::Idle, 0);
+        idle.success_points.clear();
+        let (e, closed) = step(&mut slot, &idle, None, t(59), &cfg());
+        assert!(e.is_empty() && closed.is_none(), "an hour has not passed");
+        let (e, closed) = step(&mut slot, &idle, None, t(60), &cfg());
+        assert!(closed.is_some());
+        assert_eq!(
+            e,
+            vec![Emit {
+                status: AlertStatus::Resolved,
+                seq: 2,
+                reason: AlertReason::Idle
+            }]
+        );
+    }
+
+    #[test]
+    fn activity_postpones_the_idle_close() {
+        let mut slot = fired(None);
+        let mut busy = a(Health::Unknown, 0);
+        busy.last_activity = Some(t(40));
+        step(&mut slot, &busy, None, t(41), &cfg());
+        let idle = a(Health::Idle, 0);
+        let (_, closed) = step(&mut slot, &idle, None, t(60), &cfg());
+        assert!(closed.is_none(), "quiet only since minute 40");
+        let (_, closed) = step(&mut slot, &idle, None, t(100), &cfg());
+        assert!(closed.is_some());
+    }
+
+    #[test]
+    fn a_warning_incident_escalates_once_and_stays_critical() {
+        let mut slot = Some(Incident::open(
+            "s",
+            "arn",
+            Health::Degraded,
+            Severity::Warning,
+            t(0),
+        ));
+        let mut degraded = a(Health::Degraded, 0);
+        degraded.degraded_periods = 20;
+        let (e, _) = step(&mut slot, &degraded, Some(&done(None)), t(0), &cfg());
+        assert_eq!(e[0].reason, AlertReason::Opened);
+        // Still degraded (even a short run): stays open, silent.
+        degraded.degraded_periods = 1;
+        let (e, closed) = step(&mut slot, &degraded, None, t(5), &cfg());
+        assert!(e.is_empty() && closed.is_none());
+        let (e, _) = step(&mut slot, &a(Health::Failing, 0), None, t(10), &cfg());
+        assert_eq!(
+            e,
+            vec![Emit {
+                status: AlertStatus::Firing,
+                seq: 2,
+                reason: AlertReason::Escalated
+            }]
+        );
+        assert_eq!(slot.as_ref().unwrap().severity, Severity::Critical);
+        let (e, _) = step(&mut slot, &a(Health::Failing, 0), None, t(15), &cfg());
+        assert!(e.is_empty(), "escalates once");
+        // A critical incident is not kept open by a degraded reading, nor closed by it.
+        let (e, closed) = step(&mut slot, &degraded, None, t(20), &cfg());
+        assert!(e.is_empty() && closed.is_none());
+    }
+
+    #[test]
+    fn opening_severity_follows_health_and_the_degraded_run() {
+        let c = cfg();
+        assert_eq!(
+            opening_severity(&a(Health::Failing, 0), &c),
+            Some(Severity::Critical)
+        );
+        assert_eq!(
+            opening_severity(&a(Health::Stalled, 0), &c),
+            Some(Severity::Critical)
+        );
+        let mut d = a(Health::Degraded, 0);
+        d.degraded_periods = 14;
+        assert_eq!(opening_severity(&d, &c), None);
+        d.degraded_periods = 15;
+        assert_eq!(opening_severity(&d, &c), Some(Severity::Warning));
+        assert_eq!(opening_severity(&a(Health::Unknown, 0), &c), None);
+        assert_eq!(opening_severity(&a(Health::Idle, 0), &c), None);
+    }
 }

@@ -100,6 +100,14 @@ async fn status_page_in_headless_chromium() {
     );
     assert!(html.contains("create-bucket"), "fix missing:\n{html}");
     assert!(!html.contains("<script"), "no JavaScript");
+    // The shape of the window: a chart per stream (the table) and in the incident card, with
+    // the incident's start marked and the failed delivery attempts drawn.
+    assert!(html.matches("<svg").count() >= 2, "charts missing:\n{html}");
+    assert!(html.contains("class=\"incident-start\""), "{html}");
+    assert!(
+        html.contains("fill=\"#c62828\""),
+        "failed attempts not drawn:\n{html}"
+    );
     let shot = target_dir().join("status-page.png");
     let _ = std::fs::remove_file(&shot);
     let out = chromium(
