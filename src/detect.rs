@@ -44,6 +44,11 @@ pub struct Assessment {
     /// Newest time the stream was seen degraded (a partial datapoint), if it was.
     #[serde(skip)]
     pub newest_degraded: Option<DateTime<Utc>>,
+    /// Newest period this assessment shows as bad, by the rule that decided its health (a
+    /// zero delivery, the processor's newest failing invocation, the last period of a
+    /// stall, the newest degraded datapoint); `None` when not bad.
+    #[serde(skip)]
+    pub newest_bad: Option<DateTime<Utc>>,
     /// End of the window assessed.
     #[serde(skip)]
     pub window_end: Option<DateTime<Utc>>,
@@ -86,14 +91,18 @@ pub fn grace_seconds(shape: &Shape, period_seconds: u32, cfg: &DetectionSettings
 /// How many periods the window must hold for a stream of this shape: `failing_after_periods`
 /// delivery attempts (one per buffer at the slowest) and then the grace, so both a run of
 /// failed attempts and records stalled past the grace stay visible for a grace's length of
-/// cycles; and a degraded run long enough to open a warning incident. `GetMetricData` bills
+/// cycles; and `degraded_after_periods` delivery attempts, so a degraded run long enough to
+/// open a warning incident fits. `GetMetricData` bills
 /// per metric, not per datapoint: a longer window costs nothing.
 pub fn periods_needed(shape: &Shape, period_seconds: u32, cfg: &DetectionSettings) -> u32 {
     let p = i64::from(period_seconds.max(1));
     let attempts = i64::from(cfg.failing_after_periods) * i64::from(shape.buffer_seconds());
     let span = attempts + grace_seconds(shape, period_seconds, cfg);
     let for_grace = (span + p - 1) / p + 1;
-    (for_grace.max(0) as u32).max(cfg.degraded_after_periods + 1)
+    // A degraded run is counted in datapoints; a stream delivers at most once per buffer.
+    let per_attempt = (i64::from(shape.s3_buffer_seconds).max(p) + p - 1) / p;
+    let for_degraded = i64::from(cfg.degraded_after_periods) * per_attempt + 1;
+    for_grace.max(for_degraded).max(0) as u32
 }
 
 /// The periods the cycle's window holds: `schedule.lookback_periods` at least, and enough for
@@ -231,12 +240,40 @@ pub fn assess(
     let undelivered_since = first_positive_after(m, arrivals, last_success_t);
     // A processor that returns `Dropped` on purpose leaves nothing to deliver: with
     // invocations succeeding since, the gap alone is no stall (DataFreshness still is).
+    // Only when the processor returned (`Ok` or `Dropped`) about every record that arrived
+    // since: a working processor in front of a stuck delivery is still a stall.
     let processed_since_gap = shape.has_lambda()
         && undelivered_since.is_some_and(|u| {
-            m.get(MetricKind::Processing)
-                .any(|(t, v)| *t >= u && *v > 0.0)
+            // Records processed since `u`, against those that arrived from `u` up to the
+            // newest invocation period (later ones wait in the processor's buffer).
+            let Some(last) = m
+                .get(MetricKind::ProcessedRecords)
+                .next_back()
+                .map(|(t, _)| *t)
+            else {
+                return false;
+            };
+            let sum = |k: MetricKind, to: DateTime<Utc>| -> f64 {
+                m.get(k)
+                    .filter(|(t, _)| **t >= u && **t < to)
+                    .map(|(_, v)| *v)
+                    .sum()
+            };
+            let after_last = last + chrono::Duration::seconds(1);
+            let entered = sum(arrivals, last);
+            let invoked = m
+                .get(MetricKind::Processing)
+                .any(|(t, v)| *t >= u && *v > 0.0);
+            invoked
+                && entered > 0.0
+                && sum(MetricKind::ProcessedRecords, after_last)
+                    >= PROCESSED_SHARE_DEGRADED * entered
         });
-    let gap_too_long = undelivered_since.is_some_and(|t| (window.end - t).num_seconds() > grace);
+    // Measured from the end of the period the records arrived in, so a stall is never called
+    // before the grace has fully passed.
+    let period = i64::from(window.period_seconds);
+    let late = |t: DateTime<Utc>| (window.end - t).num_seconds() - period > grace;
+    let gap_too_long = undelivered_since.is_some_and(late);
     let stalled_by_gap = gap_too_long && !processed_since_gap;
     // Records arriving at the Kinesis source that Firehose has not read since.
     let unread_since = (shape.source == SourceKind::Kinesis)
@@ -248,8 +285,13 @@ pub fn assess(
             )
         })
         .flatten();
-    let stalled_by_source = unread_since.is_some_and(|t| (window.end - t).num_seconds() > grace);
-    let freshness = m.newest(MetricKind::Freshness);
+    let stalled_by_source = unread_since.is_some_and(late);
+    // A freshness reading older than the newest delivery is superseded by it.
+    let freshness = m
+        .get(MetricKind::Freshness)
+        .next_back()
+        .filter(|(t, _)| last_success_t.is_none_or(|s| **t >= s))
+        .map(|(_, v)| *v);
     let stalled_by_freshness = freshness.is_some_and(|f| f > grace as f64);
     let share = shape
         .has_lambda()
@@ -258,8 +300,11 @@ pub fn assess(
 
     let points: Vec<(DateTime<Utc>, f64)> =
         m.get(MetricKind::Success).map(|(t, v)| (*t, *v)).collect();
+    // Processing at 0 while delivery succeeds is degraded too (records go to the error output).
+    let delivering = success.first().is_some_and(|v| *v > 0.0);
+    let processing_bad = |v: f64| partial(v) || (delivering && v == 0.0);
     let degraded_periods = count_leading(&success, partial)
-        .max(count_leading(&processing, partial))
+        .max(count_leading(&processing, processing_bad))
         .max(share.map(|s| s.short_periods).unwrap_or(0));
     let newest_degraded = [
         m.get(MetricKind::Success)
@@ -268,13 +313,15 @@ pub fn assess(
             .map(|(t, _)| *t),
         m.get(MetricKind::Processing)
             .rev()
-            .find(|(_, v)| partial(**v))
+            .find(|(_, v)| processing_bad(**v))
             .map(|(t, _)| *t),
         share.filter(|s| s.short_periods > 0).map(|s| s.newest),
     ]
     .into_iter()
     .flatten()
     .max();
+    // The last period of the window: what a stall is "bad" as of.
+    let last_period = Some(window.end - chrono::Duration::seconds(period));
     let last_activity = [
         newest_positive(m, arrivals),
         last_success_t,
@@ -283,9 +330,10 @@ pub fn assess(
     .into_iter()
     .flatten()
     .max();
-    let mk = |health: Health, reason: String| Assessment {
+    let mk = |health: Health, reason: String, newest_bad: Option<DateTime<Utc>>| Assessment {
         health,
         reason,
+        newest_bad,
         zero_success_periods: zero,
         success_periods: positive,
         degraded_periods,
@@ -297,10 +345,16 @@ pub fn assess(
     };
     let arrivals_name = arrivals.metric_name();
 
+    let newest_zero = m
+        .get(MetricKind::Success)
+        .rev()
+        .find(|(_, v)| **v == 0.0)
+        .map(|(t, _)| *t);
     if newest_n_all(&success, n, |v| v == 0.0) {
         return mk(
             Health::Failing,
             format!("DeliveryToS3.Success has been 0 for the newest {zero} periods with data"),
+            newest_zero,
         );
     }
     if let Some(s) = share.filter(|s| s.processed == 0.0 && s.entered > 0.0) {
@@ -310,6 +364,7 @@ pub fn assess(
                 "the Lambda processor returned no record successfully (SucceedProcessing.Records 0) in the newest {n} invocation periods while {:.0} records entered processing",
                 s.entered
             ),
+            Some(s.newest),
         );
     }
     if stalled_by_gap {
@@ -321,6 +376,7 @@ pub fn assess(
             format!(
                 "records arrive ({arrivals_name}) but no DeliveryToS3.Success datapoint since {since}, longer than the stream's buffers ({buffers}s) plus {n} periods"
             ),
+            last_period,
         );
     }
     if stalled_by_source {
@@ -330,6 +386,7 @@ pub fn assess(
             format!(
                 "records arrive in the source Kinesis stream since {since} but Firehose has read none (DataReadFromKinesisStream.Records), longer than the stream's buffers ({buffers}s) plus {n} periods"
             ),
+            last_period,
         );
     }
     if stalled_by_freshness {
@@ -339,24 +396,28 @@ pub fn assess(
                 "DeliveryToS3.DataFreshness is {:.0}s, above the stream's buffers ({buffers}s) plus {n} periods ({grace}s)",
                 freshness.unwrap_or_default()
             ),
+            last_period,
         );
     }
     if newest_n_all(&success, n, partial) {
         return mk(
             Health::Degraded,
             format!("DeliveryToS3.Success is between 0 and 1 for the newest {degraded_periods} periods: part of the data is not delivered"),
+            newest_degraded,
         );
     }
     if newest_n_all(&processing, n, partial) {
         return mk(
             Health::Degraded,
             format!("ExecuteProcessing.Success is between 0 and 1 for the newest {n} periods: the Lambda processor fails part of its invocations"),
+            newest_degraded,
         );
     }
     if newest_n_all(&processing, n, |v| v == 0.0) && success.first().is_some_and(|v| *v > 0.0) {
         return mk(
             Health::Degraded,
             format!("ExecuteProcessing.Success is 0 for the newest {n} periods while delivery still succeeds: records go to the processing-failed output"),
+            newest_degraded,
         );
     }
     if let Some(s) =
@@ -370,15 +431,17 @@ pub fn assess(
                 s.entered,
                 100.0 * s.processed / s.entered
             ),
+            newest_degraded,
         );
     }
     if success.first().is_some_and(|v| *v > 0.0) {
-        return mk(Health::Healthy, "delivery to S3 succeeds".into());
+        return mk(Health::Healthy, "delivery to S3 succeeds".into(), None);
     }
     if gap_too_long && processed_since_gap {
         return mk(
             Health::Healthy,
             "records are processed and none is delivered, without a backlog: the processor drops them (result Dropped)".into(),
+            None,
         );
     }
     let any_arrival = m.get(arrivals).any(|(_, v)| *v > 0.0)
@@ -387,11 +450,13 @@ pub fn assess(
         return mk(
             Health::Idle,
             format!("no records arrive ({arrivals_name}) and no delivery in the window"),
+            None,
         );
     }
     mk(
         Health::Unknown,
         "not enough data yet to judge delivery".into(),
+        None,
     )
 }
 
@@ -407,6 +472,7 @@ pub fn unknown(reason: impl Into<String>) -> Assessment {
         last_activity: None,
         success_points: Vec::new(),
         newest_degraded: None,
+        newest_bad: None,
         window_end: None,
     }
 }

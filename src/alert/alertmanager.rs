@@ -86,15 +86,13 @@ pub fn payload(alert: &Alert, resend_every: Duration, now: DateTime<Utc>) -> Val
     })];
     // The label set the incident was sent with before ends now: its previous root cause, or
     // its `warning` severity before it escalated.
-    let previous = match alert.reason {
-        AlertReason::RootCauseChanged => {
-            Some(alert.previous_root_cause.as_deref().unwrap_or("unknown"))
-                .filter(|p| *p != root)
-                .map(|p| (p, alert.severity))
-        }
-        AlertReason::Escalated => Some((root, Severity::Warning)),
-        _ => None,
+    let previous_root = match alert.reason {
+        AlertReason::RootCauseChanged => alert.previous_root_cause.as_deref().unwrap_or("unknown"),
+        _ => root,
     };
+    let previous_severity = alert.previous_severity.unwrap_or(alert.severity);
+    let previous = (previous_root != root || previous_severity != alert.severity)
+        .then_some((previous_root, previous_severity));
     if let Some((previous, severity)) = previous {
         out.push(json!({
             "labels": labels(alert, previous, severity),
@@ -257,6 +255,7 @@ mod tests {
         let mut a = test_alert(now);
         a.test = false;
         a.severity = Severity::Critical;
+        a.previous_severity = Some(Severity::Warning);
         a.reason = AlertReason::Escalated;
         let p = payload(&a, Duration::from_secs(60), now);
         assert_eq!(p.as_array().unwrap().len(), 2);
@@ -268,6 +267,7 @@ mod tests {
             now
         );
         a.severity = Severity::Warning;
+        a.previous_severity = None;
         a.reason = AlertReason::Opened;
         let p = payload(&a, Duration::from_secs(60), now);
         assert_eq!(p.as_array().unwrap().len(), 1);

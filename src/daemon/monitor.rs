@@ -45,6 +45,8 @@ pub struct Published {
 struct Refreshed {
     at: Option<Instant>,
     reached_aws: bool,
+    /// The stream listing (discovery) succeeded, or there is none.
+    listing_ok: bool,
 }
 
 /// Everything one cycle works with.
@@ -148,9 +150,11 @@ impl Monitor {
         if !due {
             return;
         }
+        let open: std::collections::BTreeSet<String> =
+            self.store.with(|s| s.incidents.keys().cloned().collect());
         let listed = self
             .inventory
-            .refresh(self.api.as_ref(), &self.settings.streams)
+            .refresh_keeping(self.api.as_ref(), &self.settings.streams, &open)
             .await;
         if let Err(e) = &listed {
             self.metrics.error(e.kind());
@@ -158,6 +162,7 @@ impl Monitor {
         let entries = self.inventory.entries();
         let mut r = self.refreshed.lock().unwrap_or_else(|p| p.into_inner());
         r.reached_aws = listed.is_ok() && inventory::reached_aws(&entries);
+        r.listing_ok = listed.is_ok();
         r.at = Some(Instant::now());
     }
 
@@ -333,9 +338,14 @@ impl Monitor {
 
     /// Resolve the incidents of streams that were deleted or are no longer selected.
     async fn close_gone(&self, entries: &BTreeMap<String, Entry>, now: DateTime<Utc>) {
+        let listing_ok = self
+            .refreshed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .listing_ok;
         let gone = self
             .store
-            .with(|s| plan::close_gone(&s.incidents, entries, now));
+            .with(|s| plan::close_gone(&s.incidents, entries, listing_ok, now));
         if gone.is_empty() {
             return;
         }

@@ -35,9 +35,12 @@ impl Diagnose for BucketGone {
 
 fn settings(dir: &std::path::Path, names: &[&str]) -> Settings {
     let names: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    settings_with(dir, &format!("names = [{}]", names.join(", ")))
+}
+
+fn settings_with(dir: &std::path::Path, streams: &str) -> Settings {
     let text = format!(
-        "[streams]\nnames = [{}]\n[schedule]\ndelay_seconds = 0\n[state]\npath = {:?}\n[[alerts.webhook]]\nname = \"hook\"\nurl = \"http://127.0.0.1:9/\"\n",
-        names.join(", "),
+        "[streams]\n{streams}\n[schedule]\ndelay_seconds = 0\n[state]\npath = {:?}\n[[alerts.webhook]]\nname = \"hook\"\nurl = \"http://127.0.0.1:9/\"\n",
         dir.join("state.json").display().to_string()
     );
     config::load_from_str(&text, &dir.join("c.toml"), &Default::default()).unwrap()
@@ -187,4 +190,62 @@ async fn one_get_metric_data_call_per_cycle_for_a_few_streams() {
     let w = world(&["a", "b", "c"]);
     w.monitor.cycle(at(8)).await;
     assert_eq!(w.aws.get_metric_data_calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_restart_while_discovery_fails_keeps_open_incidents_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let aws = Arc::new(FakeAws::default());
+    aws.add(s3_stream("orders"));
+    let start = |aws: Arc<FakeAws>| {
+        let s = settings_with(dir.path(), "discover = true");
+        let sinks = crate::alert::build(&s).all;
+        Monitor::new(
+            s,
+            crate::telemetry::metrics::Metrics::new(),
+            aws,
+            Arc::new(BucketGone),
+            sinks,
+        )
+    };
+    let first = start(aws.clone());
+    for m in [5, 6, 7] {
+        aws.put("orders", "DeliveryToS3.Success", at(m), 0.0);
+    }
+    first.cycle(at(8)).await;
+    assert_eq!(first.store.with(|s| s.incidents.len()), 1);
+    drop(first);
+    // The process restarts while ListDeliveryStreams is throttled (credentials not ready,
+    // rate exceeded): the new inventory starts empty.
+    aws.fail_list.store(true, Ordering::SeqCst);
+    let second = start(aws.clone());
+    second.cycle(at(9)).await;
+    second.cycle(at(10)).await;
+    let queued: Vec<AlertReason> = second
+        .store
+        .with(|s| s.outbox.iter().map(|e| e.alert.reason).collect());
+    assert_eq!(queued, vec![AlertReason::Opened], "no stream_gone alert");
+    assert_eq!(second.store.with(|s| s.incidents.len()), 1);
+    let r = second.published.report.read().unwrap().clone();
+    assert_eq!(r.streams.len(), 1, "the incident's stream is still watched");
+    assert_eq!(r.streams[0].health, Health::Failing);
+}
+
+#[tokio::test]
+async fn a_named_stream_that_no_longer_delivers_to_s3_closes_its_incident() {
+    let w = world(&["orders"]);
+    w.success("orders", &[5, 6, 7], 0.0);
+    w.monitor.cycle(at(8)).await;
+    let mut d = s3_stream("orders");
+    d.s3 = None;
+    d.other_destination = Some("HTTP endpoint".into());
+    w.aws.add(d);
+    w.monitor.refresh_inventory(true).await;
+    w.monitor.cycle(at(9)).await;
+    let q = w.queued();
+    assert_eq!(
+        q.last(),
+        Some(&(AlertStatus::Resolved, AlertReason::StreamGone, 2))
+    );
+    assert_eq!(w.health("orders"), Health::Unknown);
 }

@@ -142,6 +142,9 @@ pub struct Alert {
     /// With `root_cause_changed`: the root cause sent before (`None`: it was unknown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_root_cause: Option<String>,
+    /// The severity the incident was last sent with, when this alert changes it (`escalated`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_severity: Option<Severity>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -233,6 +236,7 @@ impl FiringSnapshot {
             kind: AlertKind::Incident,
             reason: self.reason,
             previous_root_cause: self.previous_root_cause.clone(),
+            previous_severity: None,
             created_at: self.created_at,
         }
     }

@@ -12,8 +12,8 @@ use crate::aws::StreamDescription;
 use crate::detect::Assessment;
 use crate::diagnose::Diagnosis;
 use crate::model::{
-    Alert, AlertKind, AlertReason, AlertStatus, Finding, Health, RootCause, Severity,
-    StreamMetrics, ALERT_SCHEMA,
+    Alert, AlertKind, AlertReason, AlertStatus, Finding, FiringSnapshot, Health, RootCause,
+    Severity, StreamMetrics, ALERT_SCHEMA,
 };
 
 /// What a cycle knows of one stream, for its alerts.
@@ -26,13 +26,20 @@ pub struct StreamFacts<'a> {
     pub diagnosis: &'a Diagnosis,
 }
 
-/// The alert for one emit of the incident lifecycle. `previous_root_cause` is the root cause
-/// the incident had before this cycle (named by a `root_cause_changed` alert).
+/// What the incident was last sent with, before this cycle: its root cause (named by a
+/// `root_cause_changed` alert) and its last firing alert (its severity is named by an
+/// `escalated` alert).
+pub struct Previous<'a> {
+    pub root_cause: Option<String>,
+    pub firing: Option<&'a FiringSnapshot>,
+}
+
+/// The alert for one emit of the incident lifecycle.
 pub fn for_emit(
     inc: &Incident,
     e: &Emit,
     facts: &StreamFacts<'_>,
-    previous_root_cause: Option<String>,
+    previous: &Previous<'_>,
     now: DateTime<Utc>,
 ) -> Alert {
     let firing = e.status == AlertStatus::Firing;
@@ -43,15 +50,23 @@ pub fn for_emit(
         summary: f.summary.clone(),
         remediation: f.remediation.clone(),
     });
-    // A resolved alert names the root cause the incident was last sent with, so receivers
-    // (and Alertmanager's labels) match it to its firing alert.
-    let root = if firing {
-        diagnosed
-    } else {
-        inc.last_firing
+    // The root cause the incident has committed to (a newer diagnosis may name another one
+    // that is not settled yet): what it was last sent with, unless this alert changes it.
+    // A resolved alert names it too, so receivers (and Alertmanager's labels) match it to its
+    // firing alert.
+    let sent = inc
+        .last_firing
+        .as_ref()
+        .and_then(|f| f.root_cause.clone())
+        .filter(|rc| inc.last_root_cause.as_deref() == Some(rc.check.as_str()));
+    let root = match e.reason {
+        AlertReason::Opened | AlertReason::RootCauseChanged => diagnosed,
+        _ if firing => sent.or(diagnosed),
+        _ => inc
+            .last_firing
             .as_ref()
             .and_then(|f| f.root_cause.clone())
-            .or(diagnosed)
+            .or(diagnosed),
     };
     let summary = if firing {
         let mut s = format!(
@@ -105,10 +120,14 @@ pub fn for_emit(
         kind: AlertKind::Incident,
         reason: e.reason,
         previous_root_cause: if e.reason == AlertReason::RootCauseChanged {
-            previous_root_cause
+            previous.root_cause.clone()
         } else {
             None
         },
+        previous_severity: previous
+            .firing
+            .map(|f| f.severity)
+            .filter(|s| firing && *s != inc.severity),
         created_at: now,
     }
 }
@@ -120,6 +139,8 @@ pub enum Gone {
     Deleted,
     /// The stream is no longer selected by the configuration.
     Unwatched,
+    /// The stream no longer delivers to S3 (its destination was changed).
+    NotS3,
 }
 
 /// The resolved alert of an incident whose stream is gone, with the next sequence number;
@@ -140,6 +161,10 @@ pub fn stream_gone(inc: &Incident, why: Gone, now: DateTime<Utc>) -> Option<Aler
         ),
         Gone::Unwatched => format!(
             "{}: the stream is no longer watched; closing its incident",
+            inc.stream
+        ),
+        Gone::NotS3 => format!(
+            "{}: the stream no longer delivers to S3; closing its incident",
             inc.stream
         ),
     };
@@ -169,6 +194,7 @@ pub fn test_alert(now: DateTime<Utc>) -> Alert {
         kind: AlertKind::Incident,
         reason: AlertReason::Test,
         previous_root_cause: None,
+        previous_severity: None,
         created_at: now,
     }
 }

@@ -171,11 +171,11 @@ pub fn step(
             }
         }
         inc.health = a.health;
-        let bad = match a.health {
+        let bad = a.newest_bad.or(match a.health {
             Health::Failing => a.newest_zero(),
             Health::Degraded => a.newest_degraded,
             _ => a.window_end,
-        };
+        });
         if bad > inc.last_bad_at {
             inc.last_bad_at = bad;
             inc.recovered.retain(|t| bad.is_none_or(|b| *t > b));
@@ -198,9 +198,13 @@ pub fn step(
     // Recovery: a healthy stream with `recover_after_periods` successful datapoints after the
     // newest period known bad, seen in this window or earlier ones (so a stall that comes
     // and goes does not flap, and deliveries far apart still count).
-    for t in a.success_times_after(inc.last_bad_at) {
-        if !inc.recovered.contains(&t) {
-            inc.recovered.push(t);
+    // Only a healthy reading counts its successes: partial ones during a brief degraded spell
+    // are not recovery.
+    if a.health == Health::Healthy {
+        for t in a.success_times_after(inc.last_bad_at) {
+            if !inc.recovered.contains(&t) {
+                inc.recovered.push(t);
+            }
         }
     }
     inc.recovered.sort();
@@ -302,6 +306,7 @@ mod tests {
             last_activity: None,
             success_points: points,
             newest_degraded: None,
+            newest_bad: None,
             window_end: Some(t(m)),
         }
     }

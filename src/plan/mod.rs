@@ -107,11 +107,14 @@ pub fn advance(s: &StreamCycle<'_>, now: DateTime<Utc>, cfg: &DetectionSettings)
         metrics: s.metrics,
         diagnosis: last.map(|l| &l.diagnosis).unwrap_or(&none),
     };
-    let previous = s.stored.and_then(|i| i.last_root_cause.clone());
+    let previous = alerts::Previous {
+        root_cause: s.stored.and_then(|i| i.last_root_cause.clone()),
+        firing: s.stored.and_then(|i| i.last_firing.as_ref()),
+    };
     let alerts: Vec<Alert> = match slot.as_ref().or(closed.as_ref()) {
         Some(inc) => emits
             .iter()
-            .map(|e| alerts::for_emit(inc, e, &facts, previous.clone(), now))
+            .map(|e| alerts::for_emit(inc, e, &facts, &previous, now))
             .collect(),
         None => Vec::new(),
     };
@@ -187,11 +190,14 @@ pub struct GoneIncident {
     pub alert: Option<Alert>,
 }
 
-/// Close the incidents of streams that were deleted or are no longer selected: nothing would
-/// ever close them otherwise. A stream whose description failed for another reason stays.
+/// Close the incidents of streams that were deleted, no longer deliver to S3, or are no
+/// longer selected: nothing would ever close them otherwise. A stream whose description failed
+/// for another reason stays; so does every unselected one while the stream listing fails
+/// (`listing_ok` false): a failed listing says nothing of what exists.
 pub fn close_gone(
     incidents: &BTreeMap<String, Incident>,
     entries: &BTreeMap<String, Entry>,
+    listing_ok: bool,
     now: DateTime<Utc>,
 ) -> Vec<GoneIncident> {
     incidents
@@ -199,8 +205,9 @@ pub fn close_gone(
         .filter_map(|inc| {
             let why = match entries.get(&inc.stream) {
                 Some(Entry::Missing { .. }) => Gone::Deleted,
-                None => Gone::Unwatched,
-                Some(_) => return None,
+                Some(Entry::Described(d)) if d.s3.is_none() => Gone::NotS3,
+                None if listing_ok => Gone::Unwatched,
+                _ => return None,
             };
             Some(GoneIncident {
                 stream: inc.stream.clone(),
@@ -247,6 +254,7 @@ mod tests {
             last_activity: None,
             success_points: points.iter().map(|(m, v)| (t(*m), *v)).collect(),
             newest_degraded: None,
+            newest_bad: None,
             window_end: Some(t(10)),
         }
     }
@@ -405,7 +413,11 @@ mod tests {
             ),
         ]
         .into();
-        let gone = close_gone(&incidents, &entries, t(30));
+        assert!(
+            close_gone(&incidents, &BTreeMap::new(), false, t(30)).is_empty(),
+            "a failed listing closes nothing it does not see"
+        );
+        let gone = close_gone(&incidents, &entries, true, t(30));
         let streams: Vec<&str> = gone.iter().map(|g| g.stream.as_str()).collect();
         assert_eq!(
             streams,

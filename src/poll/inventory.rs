@@ -112,6 +112,17 @@ impl Inventory {
         api: &dyn FirehoseApi,
         sel: &StreamSettings,
     ) -> Result<(), AwsError> {
+        self.refresh_keeping(api, sel, &BTreeSet::new()).await
+    }
+
+    /// [`Inventory::refresh`], also keeping `keep` (the streams of open incidents) when the
+    /// listing fails: after a restart the previous selection is empty.
+    pub async fn refresh_keeping(
+        &self,
+        api: &dyn FirehoseApi,
+        sel: &StreamSettings,
+        keep: &BTreeSet<String>,
+    ) -> Result<(), AwsError> {
         let previous = self.entries();
         let listed = if sel.discover {
             Some(api.list_delivery_streams().await)
@@ -121,7 +132,10 @@ impl Inventory {
         if let Some(Err(e)) = &listed {
             tracing::warn!(error = %e, "stream discovery failed; keeping the previous selection");
         }
-        let names = select(sel, listed.as_ref(), &previous);
+        let mut names = select(sel, listed.as_ref(), &previous);
+        if matches!(listed, Some(Err(_))) {
+            names.extend(keep.iter().cloned());
+        }
         let described: Vec<(String, Result<StreamDescription, AwsError>)> = stream::iter(names)
             .map(|n| async move {
                 let r = api.describe_delivery_stream(&n).await;

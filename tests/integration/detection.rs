@@ -195,6 +195,11 @@ fn the_window_reaches_back_for_every_shape() {
             case.name,
             (w.end - w.start).num_seconds()
         );
-        assert!(w.periods() > s.detection.degraded_after_periods);
+        let per_attempt = d
+            .shape()
+            .s3_buffer_seconds
+            .div_ceil(w.period_seconds)
+            .max(1);
+        assert!(w.periods() > s.detection.degraded_after_periods * per_attempt);
     }
 }
