@@ -41,6 +41,8 @@ pub fn s3_stream(name: &str) -> StreamDescription {
             lambda_arn: None,
             lambda_buffer_interval_seconds: None,
             dynamic_partitioning: false,
+            backup: None,
+            format_conversion: None,
         }),
         other_destination: None,
         sse: None,

@@ -132,6 +132,33 @@ pub struct S3Destination {
     pub lambda_buffer_interval_seconds: Option<u32>,
     /// `DynamicPartitioningConfiguration.Enabled`.
     pub dynamic_partitioning: bool,
+    /// The S3 backup destination, when `S3BackupMode` is `Enabled`.
+    #[serde(default)]
+    pub backup: Option<BackupDestination>,
+    /// Record format conversion (Parquet/ORC), when enabled.
+    #[serde(default)]
+    pub format_conversion: Option<FormatConversion>,
+}
+
+/// Where Firehose backs up the source records.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BackupDestination {
+    pub bucket_arn: String,
+    pub bucket: String,
+    pub prefix: Option<String>,
+    pub error_output_prefix: Option<String>,
+}
+
+/// The Glue table of record format conversion (`SchemaConfiguration`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FormatConversion {
+    pub catalog_id: Option<String>,
+    pub database: String,
+    pub table: String,
+    pub region: Option<String>,
+    pub version_id: Option<String>,
+    /// The role Firehose uses to read the schema (the delivery role when not set).
+    pub role_arn: Option<String>,
 }
 
 /// Server-side encryption of the delivery stream itself.
@@ -297,6 +324,9 @@ pub struct BucketEncryption {
     /// `AES256`, `aws:kms`, `aws:kms:dsse`.
     pub algorithm: String,
     pub kms_key_id: Option<String>,
+    /// S3 Bucket Keys: KMS sees the bucket, not each object, as the encryption context.
+    #[serde(default)]
+    pub bucket_key_enabled: bool,
 }
 
 /// `DescribeKey`.
@@ -404,4 +434,10 @@ pub trait DiagnosisApi: MetricsApi {
         limit: usize,
     ) -> Result<Vec<LogEvent>, AwsError>;
     async fn log_group_exists(&self, group: &str) -> Result<bool, AwsError>;
+    /// The id of the organization the account belongs to (`None`: it belongs to none).
+    async fn organization(&self) -> Result<Option<String>, AwsError>;
+    /// The bucket's Object Ownership setting (`None`: no ownership controls).
+    async fn bucket_ownership(&self, bucket: &str) -> Result<Option<String>, AwsError>;
+    /// The bucket's region (`GetBucketLocation`; an empty constraint is us-east-1).
+    async fn bucket_region(&self, bucket: &str) -> Result<String, AwsError>;
 }

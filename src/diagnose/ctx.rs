@@ -61,6 +61,9 @@ pub struct Ctx<'a> {
     simulations: Keyed<Vec<Simulated>>,
     kinesis: Shared<KinesisInfo>,
     log_groups: Keyed<bool>,
+    organization: Shared<Option<String>>,
+    ownership: Shared<Option<String>>,
+    bucket_region: Shared<String>,
 }
 
 fn keyed<T>(map: &Keyed<T>, key: &str) -> Arc<Shared<T>> {
@@ -100,6 +103,9 @@ impl<'a> Ctx<'a> {
             simulations: Mutex::default(),
             kinesis: OnceCell::new(),
             log_groups: Mutex::default(),
+            organization: OnceCell::new(),
+            ownership: OnceCell::new(),
+            bucket_region: OnceCell::new(),
         }
     }
 
@@ -353,6 +359,35 @@ impl<'a> Ctx<'a> {
                 .await
                 .clone(),
         )
+    }
+
+    /// The organization of the account (`None`: it belongs to none).
+    pub async fn organization(&self) -> Result<Option<String>, AwsError> {
+        self.organization
+            .get_or_init(|| self.api.organization())
+            .await
+            .clone()
+    }
+
+    /// The destination bucket's Object Ownership (`None`: no ownership controls, so ACLs
+    /// apply as for `ObjectWriter`).
+    pub async fn bucket_ownership(&self) -> Result<Option<String>, AwsError> {
+        let Some(d) = self.s3() else { return Ok(None) };
+        self.ownership
+            .get_or_init(|| self.api.bucket_ownership(&d.bucket))
+            .await
+            .clone()
+    }
+
+    /// The destination bucket's region.
+    pub async fn bucket_region(&self) -> Result<String, AwsError> {
+        let Some(d) = self.s3() else {
+            return Ok(self.region());
+        };
+        self.bucket_region
+            .get_or_init(|| self.api.bucket_region(&d.bucket))
+            .await
+            .clone()
     }
 
     /// Whether the log group exists.

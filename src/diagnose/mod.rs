@@ -11,6 +11,7 @@ pub mod findings;
 pub mod identity;
 pub mod policy;
 pub mod remediation;
+pub mod request;
 
 use async_trait::async_trait;
 

@@ -535,9 +535,14 @@ fn is_account_id(s: &str) -> bool {
 
 /// Condition context: key names are case-insensitive, each key holds a list of values.
 /// A key with an empty list behaves as absent (except that `ForAllValues` is true either way).
+///
+/// A key may also be *unknown*: AWS sends it with the request, but the monitor cannot know its
+/// value (the organization id without permission to read it, an AWS-internal source IP). A
+/// condition on it makes the statement's outcome unknown, never met nor unmet.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Context {
     entries: BTreeMap<String, (String, Vec<String>)>,
+    unknown: BTreeMap<String, String>,
 }
 
 impl Context {
@@ -570,6 +575,24 @@ impl Context {
             .or_insert_with(|| (key.to_string(), Vec::new()))
             .1
             .push(value.into());
+    }
+
+    /// Mark `key` as sent by AWS with a value the monitor cannot know (builder style).
+    pub fn with_unknown(mut self, key: &str) -> Self {
+        self.entries.remove(&key.to_ascii_lowercase());
+        self.unknown
+            .insert(key.to_ascii_lowercase(), key.to_string());
+        self
+    }
+
+    /// Whether `key` is present with a value the monitor cannot know.
+    pub fn is_unknown(&self, key: &str) -> bool {
+        self.unknown.contains_key(&key.to_ascii_lowercase())
+    }
+
+    /// The keys present with values the monitor cannot know, as first given.
+    pub fn unknown_keys(&self) -> impl Iterator<Item = &str> {
+        self.unknown.values().map(String::as_str)
     }
 
     pub fn get(&self, key: &str) -> Option<&[String]> {
@@ -622,6 +645,10 @@ pub enum Decision {
     Allow,
     ExplicitDeny,
     ImplicitDeny,
+    /// The decision depends on a statement whose conditions use a key the monitor cannot know
+    /// (see [`Context::with_unknown`]): no certain Deny applies, and an uncertain Deny (or,
+    /// without any certain Allow, an uncertain Allow) could decide it.
+    Unknown,
 }
 
 impl fmt::Display for Decision {
@@ -630,6 +657,7 @@ impl fmt::Display for Decision {
             Decision::Allow => "Allow",
             Decision::ExplicitDeny => "ExplicitDeny",
             Decision::ImplicitDeny => "ImplicitDeny",
+            Decision::Unknown => "Unknown",
         })
     }
 }
@@ -733,12 +761,25 @@ impl UnmetStatement {
     }
 }
 
+/// A statement whose action, resource and principal matched and whose conditions are all met
+/// or unknown, at least one unknown: it may or may not apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UncertainStatement {
+    pub statement: StatementRef,
+    pub effect: Effect,
+    /// The keys the monitor cannot know that decide it.
+    pub unknown_keys: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Evaluation {
     pub decision: Decision,
     /// ExplicitDeny: every applied Deny. Allow: every applied Allow. ImplicitDeny: empty.
+    /// Unknown: the uncertain statements that decide it are in `uncertain`.
     pub deciding: Vec<AppliedStatement>,
     pub unmet: Vec<UnmetStatement>,
+    /// Statements that may apply, depending on keys the monitor cannot know.
+    pub uncertain: Vec<UncertainStatement>,
 }
 
 impl Evaluation {
@@ -781,6 +822,7 @@ pub fn evaluate(policies: &[(&Policy, PolicyKind)], req: &Request) -> Evaluation
     let mut allows = Vec::new();
     let mut denies = Vec::new();
     let mut unmet = Vec::new();
+    let mut uncertain = Vec::new();
     for (pi, (policy, kind)) in policies.iter().enumerate() {
         for (si, st) in policy.statements.iter().enumerate() {
             if !st.action.applies(|p| wildcard_match(p, req.action, true)) {
@@ -807,10 +849,12 @@ pub fn evaluate(policies: &[(&Policy, PolicyKind)], req: &Request) -> Evaluation
             };
             let mut failures = Vec::new();
             let mut satisfied_by_absence = Vec::new();
+            let mut unknown_keys = Vec::new();
             for c in &st.conditions {
                 match eval_condition(c, req.context) {
                     Outcome::Met => {}
                     Outcome::MetByAbsence => push_unique(&mut satisfied_by_absence, &c.key),
+                    Outcome::Unknown => push_unique(&mut unknown_keys, &c.key),
                     Outcome::Unmet(reason) => failures.push(ConditionFailure {
                         operator: c.operator.clone(),
                         key: c.key.clone(),
@@ -818,7 +862,13 @@ pub fn evaluate(policies: &[(&Policy, PolicyKind)], req: &Request) -> Evaluation
                     }),
                 }
             }
-            if failures.is_empty() {
+            if failures.is_empty() && !unknown_keys.is_empty() {
+                uncertain.push(UncertainStatement {
+                    statement,
+                    effect: st.effect,
+                    unknown_keys,
+                });
+            } else if failures.is_empty() {
                 let applied = AppliedStatement {
                     statement,
                     effect: st.effect,
@@ -845,17 +895,32 @@ pub fn evaluate(policies: &[(&Policy, PolicyKind)], req: &Request) -> Evaluation
             }
         }
     }
+    let uncertain_effect = |e: Effect| uncertain.iter().any(|u: &UncertainStatement| u.effect == e);
     let (decision, deciding) = if !denies.is_empty() {
         (Decision::ExplicitDeny, denies)
+    } else if uncertain_effect(Effect::Deny) {
+        (Decision::Unknown, Vec::new())
     } else if !allows.is_empty() {
         (Decision::Allow, allows)
+    } else if uncertain_effect(Effect::Allow) {
+        (Decision::Unknown, Vec::new())
     } else {
         (Decision::ImplicitDeny, Vec::new())
     };
+    // Only the uncertain statements that could change this decision are kept.
+    let uncertain = uncertain
+        .into_iter()
+        .filter(|u| match decision {
+            Decision::Unknown => true,
+            Decision::Allow => u.effect == Effect::Deny,
+            _ => false,
+        })
+        .collect();
     Evaluation {
         decision,
         deciding,
         unmet,
+        uncertain,
     }
 }
 
@@ -1220,6 +1285,8 @@ fn compare(base: Base, actual: &str, expected: &str) -> bool {
 enum Outcome {
     Met,
     MetByAbsence,
+    /// The key is sent by AWS but the monitor cannot know its value.
+    Unknown,
     Unmet(FailureReason),
 }
 
@@ -1229,6 +1296,17 @@ fn eval_condition(c: &Condition, ctx: &Context) -> Outcome {
     };
     if let Some(bad) = c.values.iter().find(|v| !valid_policy_value(op.base, v)) {
         return Outcome::Unmet(FailureReason::InvalidPolicyValue(bad.clone()));
+    }
+    if ctx.is_unknown(&c.key) {
+        // Present with an unknown value: `Null` can still be decided (the key is there).
+        if op.base == Base::Null {
+            return if c.values.iter().any(|v| parse_bool(v) == Some(false)) {
+                Outcome::Met
+            } else {
+                Outcome::Unmet(FailureReason::ValueMismatch)
+            };
+        }
+        return Outcome::Unknown;
     }
     let actual = ctx.present(&c.key);
     if op.base == Base::Null {

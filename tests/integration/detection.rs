@@ -82,6 +82,8 @@ pub fn description(name: &str, s: &ShapeSpec) -> StreamDescription {
             .then(|| "arn:aws:lambda:us-east-1:111122223333:function:f".into()),
         lambda_buffer_interval_seconds: s.lambda_buffer,
         dynamic_partitioning: s.dynamic_partitioning,
+        backup: None,
+        format_conversion: None,
     });
     StreamDescription {
         name: name.into(),

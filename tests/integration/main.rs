@@ -449,6 +449,8 @@ fn active(
             lambda_arn: None,
             lambda_buffer_interval_seconds: None,
             dynamic_partitioning: false,
+            backup: None,
+            format_conversion: None,
         }),
         other_destination: None,
         sse: None,

@@ -60,10 +60,13 @@ impl DiagnosisApi for AwsClients {
             Ok(out) => Ok(out
                 .server_side_encryption_configuration()
                 .and_then(|c| c.rules().first())
-                .and_then(|r| r.apply_server_side_encryption_by_default())
-                .map(|d| BucketEncryption {
-                    algorithm: d.sse_algorithm().as_str().to_string(),
-                    kms_key_id: d.kms_master_key_id().map(str::to_string),
+                .and_then(|r| {
+                    r.apply_server_side_encryption_by_default()
+                        .map(|d| BucketEncryption {
+                            algorithm: d.sse_algorithm().as_str().to_string(),
+                            kms_key_id: d.kms_master_key_id().map(str::to_string),
+                            bucket_key_enabled: r.bucket_key_enabled().unwrap_or(false),
+                        })
                 })),
             Err(e) => {
                 let e = classify("GetBucketEncryption", e);
@@ -436,6 +439,60 @@ impl DiagnosisApi for AwsClients {
             .log_groups()
             .iter()
             .any(|g| g.log_group_name() == Some(group)))
+    }
+
+    async fn organization(&self) -> Result<Option<String>, AwsError> {
+        match self.organizations.describe_organization().send().await {
+            Ok(out) => Ok(out.organization().and_then(|o| o.id()).map(str::to_string)),
+            Err(e) => {
+                let e = classify("DescribeOrganization", e);
+                // The account belongs to no organization: AWS sends no aws:PrincipalOrgID.
+                if e.code() == "AWSOrganizationsNotInUseException" {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    async fn bucket_ownership(&self, bucket: &str) -> Result<Option<String>, AwsError> {
+        match self
+            .s3
+            .get_bucket_ownership_controls()
+            .bucket(bucket)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .ownership_controls()
+                .and_then(|c| c.rules().first())
+                .map(|r| r.object_ownership().as_str().to_string())),
+            Err(e) => {
+                let e = classify("GetBucketOwnershipControls", e);
+                if e.code() == "OwnershipControlsNotFoundError" {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    async fn bucket_region(&self, bucket: &str) -> Result<String, AwsError> {
+        let out = self
+            .s3
+            .get_bucket_location()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| classify("GetBucketLocation", e))?;
+        // An empty constraint is us-east-1; `EU` is the legacy name of eu-west-1.
+        Ok(match out.location_constraint().map(|c| c.as_str()) {
+            None | Some("") => "us-east-1".to_string(),
+            Some("EU") => "eu-west-1".to_string(),
+            Some(r) => r.to_string(),
+        })
     }
 }
 

@@ -27,8 +27,8 @@ use chrono::{DateTime, TimeZone, Utc};
 mod diagnosis;
 
 use super::{
-    AwsError, FirehoseApi, Logging, MetricQuery, MetricSeries, MetricsApi, S3Destination, Source,
-    StreamDescription, StreamSse,
+    AwsError, BackupDestination, FirehoseApi, FormatConversion, Logging, MetricQuery, MetricSeries,
+    MetricsApi, S3Destination, Source, StreamDescription, StreamSse,
 };
 use crate::config::AwsSettings;
 use crate::telemetry::metrics::Metrics;
@@ -83,6 +83,7 @@ pub struct AwsClients {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub firehose: aws_sdk_firehose::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub organizations: aws_sdk_organizations::Client,
     pub s3: aws_sdk_s3::Client,
     pub iam: aws_sdk_iam::Client,
     pub kms: aws_sdk_kms::Client,
@@ -139,6 +140,7 @@ impl AwsClients {
             cloudwatch: client!(aws_sdk_cloudwatch),
             firehose: client!(aws_sdk_firehose),
             logs: client!(aws_sdk_cloudwatchlogs),
+            organizations: client!(aws_sdk_organizations),
             s3: aws_sdk_s3::Client::from_conf(
                 aws_sdk_s3::config::Builder::from(&sdk)
                     .force_path_style(settings.s3_force_path_style)
@@ -413,7 +415,7 @@ pub(crate) fn from_smithy_time(t: &aws_smithy_types::DateTime) -> Option<DateTim
 /// [`S3Destination`] from either SDK description type (extended or plain S3): they share
 /// these accessors but no trait.
 macro_rules! s3_destination {
-    ($x:expr, $lambda:expr, $lambda_buffer:expr, $dynamic:expr) => {{
+    ($x:expr, $lambda:expr, $lambda_buffer:expr, $dynamic:expr, $backup:expr, $conversion:expr) => {{
         let x = $x;
         let logging = x.cloud_watch_logging_options();
         let hints = x.buffering_hints();
@@ -441,6 +443,8 @@ macro_rules! s3_destination {
             lambda_arn: $lambda,
             lambda_buffer_interval_seconds: $lambda_buffer,
             dynamic_partitioning: $dynamic,
+            backup: $backup,
+            format_conversion: $conversion,
         }
     }};
 }
@@ -548,9 +552,37 @@ impl FirehoseApi for AwsClients {
                     .dynamic_partitioning_configuration()
                     .and_then(|c| c.enabled())
                     .unwrap_or(false);
-                s3 = Some(s3_destination!(x, lambda_arn, lambda_buffer, dynamic));
+                let backup = x
+                    .s3_backup_description()
+                    .filter(|_| x.s3_backup_mode().map(|m| m.as_str()) == Some("Enabled"))
+                    .map(|b| BackupDestination {
+                        bucket_arn: b.bucket_arn().to_string(),
+                        bucket: bucket_from_arn(b.bucket_arn()),
+                        prefix: b.prefix().map(str::to_string),
+                        error_output_prefix: b.error_output_prefix().map(str::to_string),
+                    });
+                let conversion = x
+                    .data_format_conversion_configuration()
+                    .filter(|c| c.enabled().unwrap_or(true))
+                    .and_then(|c| c.schema_configuration())
+                    .map(|sc| FormatConversion {
+                        catalog_id: sc.catalog_id().map(str::to_string),
+                        database: sc.database_name().unwrap_or_default().to_string(),
+                        table: sc.table_name().unwrap_or_default().to_string(),
+                        region: sc.region().map(str::to_string),
+                        version_id: sc.version_id().map(str::to_string),
+                        role_arn: sc.role_arn().map(str::to_string),
+                    });
+                s3 = Some(s3_destination!(
+                    x,
+                    lambda_arn,
+                    lambda_buffer,
+                    dynamic,
+                    backup,
+                    conversion
+                ));
             } else if let Some(x) = dest.s3_destination_description() {
-                s3 = Some(s3_destination!(x, None, None, false));
+                s3 = Some(s3_destination!(x, None, None, false, None, None));
             } else {
                 other_destination = Some(destination_kind(dest));
             }

@@ -31,7 +31,7 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
         ID,
         role_arn,
         &pairs,
-        &firehose_context(cx),
+        &firehose_context(cx).await,
         &format!("reading {stream_arn}"),
     )
     .await

@@ -3,12 +3,11 @@
 
 use serde_json::json;
 
-use super::kms_key::{key_grant, KeyGrant};
-use crate::diagnose::arn::sample_object_arn;
+use super::kms_key::{key_grant, kms_context, KeyGrant};
 use crate::diagnose::ctx::Ctx;
 use crate::diagnose::ctx::DestKey;
 use crate::diagnose::findings::{monitor_error, pass, skip};
-use crate::diagnose::identity::{firehose_context, identity_finding};
+use crate::diagnose::identity::identity_finding;
 use crate::model::Finding;
 
 pub const ID: &str = "iam.kms";
@@ -49,9 +48,9 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
     if key.manager == "AWS" {
         return skip(ID, "an AWS managed key needs no IAM permission");
     }
-    let object = sample_object_arn(d, cx.now);
+    let ctx = kms_context(cx, d).await;
     if let Ok(doc) = cx.key_policy(&key.key_id).await {
-        if let Ok((KeyGrant::Direct, _)) = key_grant(&doc, &d.role_arn, &key.arn, cx, &object) {
+        if let Ok((KeyGrant::Direct, _)) = key_grant(&doc, &d.role_arn, &key.arn, &ctx) {
             return pass(
                 ID,
                 format!(
@@ -62,13 +61,6 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
             );
         }
     }
-    let ctx = firehose_context(cx)
-        .with(
-            "kms:ViaService",
-            format!("s3.{}.amazonaws.com", cx.region()),
-        )
-        .with("kms:CallerAccount", cx.account())
-        .with("kms:EncryptionContext:aws:s3:arn", object.clone());
     let pairs = [
         ("kms:Decrypt", key.arn.clone()),
         ("kms:GenerateDataKey", key.arn.clone()),

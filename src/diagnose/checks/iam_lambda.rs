@@ -24,7 +24,7 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
         ID,
         &d.role_arn,
         &pairs,
-        &firehose_context(cx),
+        &firehose_context(cx).await,
         &format!("lambda:InvokeFunction and lambda:GetFunctionConfiguration on {arn}"),
     )
     .await

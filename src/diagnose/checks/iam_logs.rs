@@ -32,7 +32,7 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
         ID,
         &d.role_arn,
         &[("logs:PutLogEvents", arn.clone())],
-        &firehose_context(cx),
+        &firehose_context(cx).await,
         &format!("logs:PutLogEvents on {arn}"),
     )
     .await

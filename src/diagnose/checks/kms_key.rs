@@ -4,10 +4,12 @@
 use serde_json::json;
 
 use crate::aws::AwsError;
+use crate::aws::S3Destination;
 use crate::diagnose::ctx::{Ctx, DestKey};
 use crate::diagnose::findings::{finding, monitor_error, pass, skip};
 use crate::diagnose::identity::firehose_context;
 use crate::diagnose::policy::{self, Decision, Policy, PolicyKind, Principal, Request};
+use crate::diagnose::request::DeliveryContext;
 use crate::model::{Finding, Status};
 
 pub const ID: &str = "kms.key";
@@ -28,33 +30,40 @@ pub enum KeyGrant {
     Missing,
 }
 
-/// Evaluate a key policy for the delivery role.
+/// The KMS request context when S3 encrypts for Firehose: `kms:ViaService` names S3 in the
+/// bucket's region, and the encryption context is the object's ARN, or the bucket's with S3
+/// Bucket Keys.
+pub async fn kms_context(cx: &Ctx<'_>, d: &S3Destination) -> DeliveryContext {
+    let region = cx.bucket_region().await.unwrap_or_else(|_| cx.region());
+    let bucket_keys = matches!(cx.encryption().await, Ok(Some(e)) if e.bucket_key_enabled);
+    let encryption_context = if bucket_keys {
+        d.bucket_arn.clone()
+    } else {
+        crate::diagnose::arn::sample_object_arn(d, cx.now)
+    };
+    firehose_context(cx)
+        .await
+        .with("kms:ViaService", format!("s3.{region}.amazonaws.com"))
+        .with("kms:CallerAccount", cx.account())
+        .with("kms:EncryptionContext:aws:s3:arn", encryption_context)
+}
+
+/// Evaluate a key policy for the delivery role in the KMS context `ctx` (see [`kms_context`]).
 pub fn key_grant(
     policy_doc: &str,
     role_arn: &str,
     key_arn: &str,
-    cx: &Ctx<'_>,
-    bucket_object: &str,
+    ctx: &DeliveryContext,
 ) -> Result<(KeyGrant, serde_json::Value), String> {
     let p = Policy::parse(policy_doc).map_err(|e| e.to_string())?;
     let principal = Principal::role(role_arn);
-    let ctx = firehose_context(cx)
-        .with(
-            "kms:ViaService",
-            format!("s3.{}.amazonaws.com", cx.region()),
-        )
-        .with("kms:CallerAccount", cx.account())
-        .with(
-            "kms:EncryptionContext:aws:s3:arn",
-            bucket_object.to_string(),
-        );
     let policies = [(&p, PolicyKind::Resource)];
     let mut grant = KeyGrant::Direct;
     let mut details = Vec::new();
     for action in ["kms:GenerateDataKey", "kms:Decrypt"] {
         let ev = policy::evaluate(
             &policies,
-            &Request::new(action, key_arn, &ctx).with_principal(&principal),
+            &Request::new(action, key_arn, ctx.for_action(action)).with_principal(&principal),
         );
         let via_account = ev.deciding.iter().all(|d| d.via_account_principal);
         let this = match ev.decision {
@@ -132,8 +141,9 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
         Ok(p) => p,
         Err(e) => return monitor_error(ID, &e, "kms:GetKeyPolicy"),
     };
-    let object = crate::diagnose::arn::sample_object_arn(d, cx.now);
-    match key_grant(&doc, &d.role_arn, &key.arn, cx, &object) {
+    let ctx = kms_context(cx, d).await;
+    let region = cx.bucket_region().await.unwrap_or_else(|_| cx.region());
+    match key_grant(&doc, &d.role_arn, &key.arn, &ctx) {
         Ok((KeyGrant::Direct, details)) => pass(ID, format!("the key policy of {} grants the delivery role kms:GenerateDataKey and kms:Decrypt", key.arn), json!({"key": key.arn, "key_state": key.state, "evaluation": details})),
         Ok((KeyGrant::DelegatesToIam, details)) => pass(ID, format!("the key policy of {} delegates to IAM: the role's own policies decide (see iam.kms)", key.arn), json!({"key": key.arn, "key_state": key.state, "evaluation": details})),
         Ok((KeyGrant::Missing, details)) => {
@@ -143,7 +153,7 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
                 "Principal": {"AWS": d.role_arn},
                 "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
                 "Resource": "*",
-                "Condition": {"StringEquals": {"kms:ViaService": format!("s3.{}.amazonaws.com", cx.region())}}
+                "Condition": {"StringEquals": {"kms:ViaService": format!("s3.{region}.amazonaws.com")}}
             });
             finding(
                 ID,

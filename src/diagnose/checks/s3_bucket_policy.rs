@@ -1,20 +1,26 @@
 //! `s3.bucket_policy`: no `Deny` of the bucket policy applies to the delivery role for the
-//! actions Firehose needs. Firehose's requests come from the Firehose service, not through the
-//! customer's VPC endpoints or networks: `aws:SourceVpce`, `aws:SourceVpc` and `aws:SourceIp`
-//! are absent from the context, as they are in AWS's evaluation of those requests.
+//! actions Firehose needs on every place it writes in the bucket, and a bucket of another
+//! account allows them. The request context is what AWS sends for the role's session (see
+//! `diagnose::request`): `aws:SourceVpce`/`aws:SourceVpc` are absent (Firehose does not use
+//! your VPC endpoints), the source IP is AWS-internal (unknown). A deny that depends on a
+//! value the monitor cannot know is a `warn` ("cannot tell"), never the cause.
 
 use serde_json::{json, Value};
 
-use super::iam_s3::{BUCKET_ACTIONS, OBJECT_ACTIONS};
-use crate::diagnose::arn::{object_arn_pattern, sample_object_arn};
+use super::iam_s3::{foreign_bucket, pairs};
+use crate::diagnose::arn::object_arn_pattern;
 use crate::diagnose::ctx::Ctx;
 use crate::diagnose::findings::{finding, monitor_error, pass, skip};
-use crate::diagnose::identity::firehose_context;
+use crate::diagnose::identity::{cannot_tell, firehose_context};
 use crate::diagnose::policy::{self, Decision, Policy, PolicyKind, Principal, Request};
 use crate::model::{Finding, Status};
 
 pub const ID: &str = "s3.bucket_policy";
-pub const PERMISSIONS: &[&str] = &["s3:GetBucketPolicy"];
+pub const PERMISSIONS: &[&str] = &[
+    "s3:GetBucketPolicy",
+    "s3:GetBucketOwnershipControls",
+    "organizations:DescribeOrganization",
+];
 
 /// Condition keys worth naming in a finding.
 const NOTABLE_KEYS: &[&str] = &[
@@ -59,20 +65,47 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
         }
     };
     let principal = Principal::role(&d.role_arn);
-    let ctx = firehose_context(cx).with("aws:PrincipalArn", d.role_arn.clone());
-    let object = sample_object_arn(d, cx.now);
+    let ctx = firehose_context(cx).await;
     let policies = [(&p, PolicyKind::Resource)];
+    let foreign = foreign_bucket(cx).await == Some(true);
     let mut denies: Vec<Value> = Vec::new();
     let mut sids: Vec<String> = Vec::new();
-    let pairs = BUCKET_ACTIONS
-        .iter()
-        .map(|a| (*a, d.bucket_arn.clone()))
-        .chain(OBJECT_ACTIONS.iter().map(|a| (*a, object.clone())));
-    for (action, resource) in pairs {
+    let mut uncertain: Vec<Value> = Vec::new();
+    let mut not_allowed: Vec<Value> = Vec::new();
+    // Only what lands in this bucket is governed by its policy (a backup bucket has its own).
+    let in_bucket = |r: &str| r == d.bucket_arn || r.starts_with(&format!("{}/", d.bucket_arn));
+    for (action, resource) in pairs(cx, d).await.into_iter().filter(|(_, r)| in_bucket(r)) {
         let ev = policy::evaluate(
             &policies,
-            &Request::new(action, &resource, &ctx).with_principal(&principal),
+            &Request::new(action, &resource, ctx.for_action(action)).with_principal(&principal),
         );
+        match ev.decision {
+            Decision::Unknown => {
+                let keys: Vec<&str> = ev
+                    .uncertain
+                    .iter()
+                    .flat_map(|u| u.unknown_keys.iter().map(String::as_str))
+                    .collect();
+                let statements: Vec<String> =
+                    ev.uncertain.iter().map(|u| u.statement.label()).collect();
+                uncertain.push(json!({"action": action, "resource": resource, "unknown_keys": keys, "statements": statements}));
+            }
+            Decision::ImplicitDeny if foreign => {
+                not_allowed.push(json!({"action": action, "resource": resource}));
+            }
+            _ => {}
+        }
+        if ev.decision == Decision::Allow && !ev.uncertain.is_empty() {
+            // Allowed unless an uncertain Deny applies.
+            let keys: Vec<&str> = ev
+                .uncertain
+                .iter()
+                .flat_map(|u| u.unknown_keys.iter().map(String::as_str))
+                .collect();
+            let statements: Vec<String> =
+                ev.uncertain.iter().map(|u| u.statement.label()).collect();
+            uncertain.push(json!({"action": action, "resource": resource, "unknown_keys": keys, "statements": statements}));
+        }
         if ev.decision != Decision::ExplicitDeny {
             continue;
         }
@@ -97,6 +130,44 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
                 denies.push(json!({"statement": label, "denied_action": action, "resource": resource, "conditions": json["Condition"], "notable_condition_keys": keys, "absent_from_firehose_requests": applied.satisfied_by_absence, "document": json}));
             }
         }
+    }
+    if denies.is_empty() && !not_allowed.is_empty() {
+        let actions: Vec<String> = not_allowed
+            .iter()
+            .filter_map(|x| x["action"].as_str().map(str::to_string))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        return finding(
+            ID,
+            Status::Fail,
+            format!(
+                "bucket {} belongs to another account and its bucket policy does not allow the delivery role {}",
+                d.bucket,
+                actions.join(", ")
+            ),
+            json!({"bucket": d.bucket, "role": d.role_arn, "not_allowed": not_allowed, "request_context": ctx.evidence()}),
+            format!(
+                "in the bucket owner's account, add to the bucket policy of {}:\n{}",
+                d.bucket,
+                serde_json::to_string_pretty(&json!({
+                    "Sid": "AllowFirehoseDeliveryRole",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": d.role_arn},
+                    "Action": actions,
+                    "Resource": [d.bucket_arn.clone(), format!("{}/*", d.bucket_arn)],
+                }))
+                .unwrap_or_default()
+            ),
+        );
+    }
+    if denies.is_empty() && !uncertain.is_empty() {
+        return cannot_tell(
+            ID,
+            &d.role_arn,
+            &uncertain,
+            json!({"bucket": d.bucket, "role": d.role_arn, "cannot_tell": uncertain, "request_context": ctx.evidence()}),
+        );
     }
     if denies.is_empty() {
         return pass(

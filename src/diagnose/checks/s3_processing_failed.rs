@@ -1,11 +1,14 @@
-//! `s3.processing_failed`: no records were written under the error output prefix in the window;
+//! `s3.processing_failed`: no failed records were written in the window where Firehose puts
+//! them (each error output type that applies, listed by time from the window's start);
 //! otherwise quote the newest failed record.
 
 use std::io::Read;
 
 use serde_json::{json, Value};
 
-use crate::diagnose::arn::error_output_prefix;
+use crate::diagnose::arn::{
+    error_location, error_output_root, error_output_types, FORMAT_CONVERSION_FAILED,
+};
 use crate::diagnose::ctx::Ctx;
 use crate::diagnose::findings::{finding, monitor_error, pass, skip};
 use crate::model::{Finding, Status};
@@ -29,52 +32,93 @@ pub fn newest_record(bytes: &[u8]) -> Option<Value> {
         .find(|v| v.is_object())
 }
 
+/// The error code and message of a failed record: Lambda's records spell them `errorCode` and
+/// `errorMessage`, format conversion's `ErrorCode` and `ErrorMessage`.
+pub fn code_and_message(r: &Value) -> (String, String) {
+    let get = |a: &str, b: &str| {
+        r.get(a)
+            .or_else(|| r.get(b))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    (
+        get("errorCode", "ErrorCode"),
+        get("errorMessage", "ErrorMessage"),
+    )
+}
+
+/// Where to look: each error output type that applies, or the error output root for dynamic
+/// partitioning (its failure types live there too).
+fn locations(
+    d: &crate::aws::S3Destination,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Vec<(String, String, Option<String>)> {
+    let mut out: Vec<(String, String, Option<String>)> = error_output_types(d)
+        .into_iter()
+        .map(|t| {
+            let (prefix, start_after) = error_location(d, t, since);
+            (t.to_string(), prefix, start_after)
+        })
+        .collect();
+    if d.dynamic_partitioning {
+        out.push(("dynamic partitioning".into(), error_output_root(d), None));
+    }
+    out
+}
+
 pub async fn run(cx: &Ctx<'_>) -> Finding {
     let Some(d) = cx.s3() else {
         return skip(ID, "the destination is not S3");
     };
-    if d.lambda_arn.is_none() {
-        return skip(ID, "no Lambda processor is configured");
+    // Keys carry the date: start at the window's first hour rather than at the oldest object.
+    let since = cx.window.start - chrono::Duration::hours(1);
+    let places = locations(d, since);
+    if places.is_empty() {
+        return skip(
+            ID,
+            "no Lambda processor, format conversion or dynamic partitioning: nothing is written to an error output",
+        );
     }
-    let prefix = error_output_prefix(d);
-    // With the default layout (`processing-failed/YYYY/MM/DD/HH/`) keys sort by time: start
-    // at the window's first hour rather than at the oldest object.
-    let start_after = d
-        .error_output_prefix
-        .as_deref()
-        .is_none_or(str::is_empty)
-        .then(|| {
-            format!(
-                "{prefix}{}",
-                (cx.window.start - chrono::Duration::hours(1)).format("%Y/%m/%d/%H/")
-            )
-        });
-    let listed = cx
-        .list_objects(&prefix, start_after.as_deref(), 10_000)
-        .await;
-    let objects = match listed.unwrap_or_else(|| Ok(Vec::new())) {
-        Ok(o) => o,
-        Err(e) if e.is_not_found() => {
-            return skip(
-                ID,
-                format!("bucket {} does not exist (see s3.bucket)", d.bucket),
-            )
+    let mut recent = Vec::new();
+    for (kind, prefix, start_after) in &places {
+        let listed = cx
+            .list_objects(prefix, start_after.as_deref(), 10_000)
+            .await;
+        match listed.unwrap_or_else(|| Ok(Vec::new())) {
+            Ok(objects) => recent.extend(
+                objects
+                    .into_iter()
+                    .filter(|o| o.last_modified.is_some_and(|t| t >= cx.window.start))
+                    .map(|o| (kind.clone(), prefix.clone(), o)),
+            ),
+            Err(e) if e.is_not_found() => {
+                return skip(
+                    ID,
+                    format!("bucket {} does not exist (see s3.bucket)", d.bucket),
+                )
+            }
+            Err(e) => return monitor_error(ID, &e, "s3:ListBucket"),
         }
-        Err(e) => return monitor_error(ID, &e, "s3:ListBucket"),
-    };
-    let mut recent: Vec<_> = objects
-        .into_iter()
-        .filter(|o| o.last_modified.is_some_and(|t| t >= cx.window.start))
+    }
+    let listed: Vec<Value> = places
+        .iter()
+        .map(|(k, p, a)| json!({"type": k, "prefix": p, "start_after": a}))
         .collect();
-    recent.sort_by_key(|o| o.last_modified);
-    let Some(newest) = recent.last() else {
+    recent.sort_by_key(|(_, _, o)| o.last_modified);
+    let Some((kind, prefix, newest)) = recent.last() else {
         return pass(
             ID,
             format!(
-                "no processing-failed objects under s3://{}/{} in the window",
-                d.bucket, prefix
+                "no failed records written in the window under s3://{}/ ({})",
+                d.bucket,
+                places
+                    .iter()
+                    .map(|(_, p, _)| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
-            json!({"prefix": prefix}),
+            json!({"locations": listed}),
         );
     };
     let record = match cx.get_object(&newest.key, 1 << 20).await {
@@ -83,25 +127,32 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
         Some(Err(e)) => return monitor_error(ID, &e, "s3:GetObject"),
     };
     let r = record.unwrap_or(Value::Null);
+    let (code, message) = code_and_message(&r);
     let quote = json!({
-        "errorCode": r.get("errorCode"),
-        "errorMessage": r.get("errorMessage"),
+        "errorCode": code,
+        "errorMessage": message,
         "attemptsMade": r.get("attemptsMade"),
         "lambdaArn": r.get("lambdaArn"),
+        "dataCatalogTable": r.get("dataCatalogTable"),
     });
+    let fix = match kind.as_str() {
+        FORMAT_CONVERSION_FAILED => "fix the records or the Glue table schema for the error quoted (see glue.format_conversion); the failed records are kept in the objects listed: reprocess them once fixed",
+        "dynamic partitioning" => "fix the partitioning keys (the records must hold the fields the keys extract) for the error quoted (see s3.dynamic_partitioning); the failed records are kept in the objects listed",
+        _ => "fix the processor for the error quoted; the failed records are kept in the objects listed (each holds the base64 rawData): reprocess them once fixed",
+    };
     finding(
         ID,
         Status::Fail,
         format!(
-            "{} processing-failed object(s) written in the window under s3://{}/{}; newest: {} {}",
+            "{} failed-record object(s) written in the window ({kind}) under s3://{}/{}; newest: {} {}",
             recent.len(),
             d.bucket,
             prefix,
-            r.get("errorCode").and_then(Value::as_str).unwrap_or("?"),
-            r.get("errorMessage").and_then(Value::as_str).unwrap_or("")
+            if code.is_empty() { "?" } else { code.as_str() },
+            message
         ),
-        json!({"prefix": prefix, "objects_in_window": recent.len(), "newest_object": newest.key, "newest_record": quote}),
-        "fix the processor for the error quoted; the failed records are kept in the objects listed (each holds the base64 rawData): reprocess them once fixed",
+        json!({"prefix": prefix, "type": kind, "locations": listed, "objects_in_window": recent.len(), "newest_object": newest.key, "newest_record": quote}),
+        fix,
     )
 }
 

@@ -40,6 +40,12 @@ struct Fake {
     denied: HashSet<&'static str>,
     slow: HashSet<&'static str>,
     simulation: Option<Vec<Simulated>>,
+    /// The account's organization (`None`: it belongs to none).
+    org: Option<String>,
+    /// Object Ownership of buckets (absent: no ownership controls).
+    ownership: HashMap<String, String>,
+    /// Region of buckets (absent: us-east-1).
+    regions: HashMap<String, String>,
     calls: Mutex<Vec<&'static str>>,
 }
 
@@ -225,6 +231,22 @@ impl DiagnosisApi for Fake {
         self.op("DescribeLogGroups").await?;
         Ok(self.log_groups.contains(g))
     }
+    async fn organization(&self) -> Result<Option<String>, AwsError> {
+        self.op("DescribeOrganization").await?;
+        Ok(self.org.clone())
+    }
+    async fn bucket_ownership(&self, b: &str) -> Result<Option<String>, AwsError> {
+        self.op("GetBucketOwnershipControls").await?;
+        Ok(self.ownership.get(b).cloned())
+    }
+    async fn bucket_region(&self, b: &str) -> Result<String, AwsError> {
+        self.op("GetBucketLocation").await?;
+        Ok(self
+            .regions
+            .get(b)
+            .cloned()
+            .unwrap_or_else(|| "us-east-1".into()))
+    }
 }
 
 fn stream() -> StreamDescription {
@@ -254,6 +276,8 @@ fn stream() -> StreamDescription {
             lambda_arn: None,
             lambda_buffer_interval_seconds: None,
             dynamic_partitioning: false,
+            backup: None,
+            format_conversion: None,
         }),
         other_destination: None,
         sse: None,
@@ -560,6 +584,7 @@ async fn bucket_default_kms_encryption_is_checked() {
         BucketEncryption {
             algorithm: "aws:kms".into(),
             kms_key_id: Some(KEY.into()),
+            bucket_key_enabled: false,
         },
     );
     f.keys.insert(
