@@ -356,6 +356,19 @@ pub struct FunctionInfo {
 pub struct KinesisInfo {
     pub arn: String,
     pub status: String,
+    /// The KMS key of server-side encryption (`KeyId`: an ARN, key id or alias), when the
+    /// stream is encrypted with KMS.
+    #[serde(default)]
+    pub kms_key: Option<String>,
+}
+
+/// A Glue table, as format conversion uses it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GlueTable {
+    pub database: String,
+    pub name: String,
+    /// Lake Formation governs it: its grants apply on top of IAM.
+    pub lake_formation: bool,
 }
 
 /// An S3 object listed under a prefix.
@@ -440,4 +453,11 @@ pub trait DiagnosisApi: MetricsApi {
     async fn bucket_ownership(&self, bucket: &str) -> Result<Option<String>, AwsError>;
     /// The bucket's region (`GetBucketLocation`; an empty constraint is us-east-1).
     async fn bucket_region(&self, bucket: &str) -> Result<String, AwsError>;
+    /// A Glue table (`Err(NotFound)` when it or its database does not exist).
+    async fn glue_table(
+        &self,
+        catalog_id: Option<&str>,
+        database: &str,
+        table: &str,
+    ) -> Result<GlueTable, AwsError>;
 }

@@ -13,8 +13,9 @@ use super::arn::{kinesis_stream_name, lambda_parts, role_name};
 use super::diag_metrics::{self, DiagMetrics};
 use super::policy::Policy;
 use crate::aws::{
-    AwsError, BucketEncryption, DiagnosisApi, FunctionInfo, KeyInfo, KinesisInfo, LogEvent,
-    NamedPolicy, ObjectInfo, RoleInfo, S3Destination, Simulated, Source, StreamDescription,
+    AwsError, BucketEncryption, DiagnosisApi, FunctionInfo, GlueTable, KeyInfo, KinesisInfo,
+    LogEvent, NamedPolicy, ObjectInfo, RoleInfo, S3Destination, Simulated, Source,
+    StreamDescription,
 };
 use crate::model::Window;
 
@@ -64,6 +65,7 @@ pub struct Ctx<'a> {
     organization: Shared<Option<String>>,
     ownership: Shared<Option<String>>,
     bucket_region: Shared<String>,
+    glue_table: Shared<GlueTable>,
 }
 
 fn keyed<T>(map: &Keyed<T>, key: &str) -> Arc<Shared<T>> {
@@ -106,6 +108,7 @@ impl<'a> Ctx<'a> {
             organization: OnceCell::new(),
             ownership: OnceCell::new(),
             bucket_region: OnceCell::new(),
+            glue_table: OnceCell::new(),
         }
     }
 
@@ -388,6 +391,20 @@ impl<'a> Ctx<'a> {
             .get_or_init(|| self.api.bucket_region(&d.bucket))
             .await
             .clone()
+    }
+
+    /// The Glue table of record format conversion (`None`: conversion is not enabled).
+    pub async fn glue_table(&self) -> Option<Result<GlueTable, AwsError>> {
+        let c = self.s3()?.format_conversion.as_ref()?;
+        Some(
+            self.glue_table
+                .get_or_init(|| {
+                    self.api
+                        .glue_table(c.catalog_id.as_deref(), &c.database, &c.table)
+                })
+                .await
+                .clone(),
+        )
     }
 
     /// Whether the log group exists.

@@ -361,7 +361,10 @@ async fn healthy_full_stream_has_no_failing_check() {
         dump(&d)
     );
     assert_eq!(d.root_cause, None);
-    assert_eq!(d.findings.len(), 18);
+    assert_eq!(
+        d.findings.len(),
+        firehose_sentinel::diagnose::checks::ALL_IDS.len()
+    );
     for id in [
         "kms.key",
         "iam.kms",
@@ -743,7 +746,10 @@ async fn every_aws_call_is_covered_by_the_iam_policy() {
         .unwrap();
     let metrics = Metrics::new();
     let d = diagnose_with(&fx.name, metrics.clone()).await;
-    assert_eq!(d.findings.len(), 18);
+    assert_eq!(
+        d.findings.len(),
+        firehose_sentinel::diagnose::checks::ALL_IDS.len()
+    );
     // The poller's and the inventory's calls too.
     let factory = ClientFactory::new(aws_settings(), metrics.clone());
     let clients = factory.clients(&factory.default_key()).await;
@@ -806,7 +812,10 @@ async fn check_command_reports_a_missing_stream_and_exits_1() {
     assert_eq!(report["schema"], "firehose-sentinel/report/v1");
     let s = &report["streams"][0];
     assert_eq!(s["root_cause"], "stream.status");
-    assert_eq!(s["findings"].as_array().unwrap().len(), 18);
+    assert_eq!(
+        s["findings"].as_array().unwrap().len(),
+        firehose_sentinel::diagnose::checks::ALL_IDS.len()
+    );
     assert_eq!(s["findings"][0]["status"], "fail");
 
     // AWS unreachable at all: exit 3.
@@ -871,7 +880,10 @@ async fn daemon_alert_carries_the_root_cause() {
         .as_str()
         .unwrap()
         .contains("create-bucket"));
-    assert_eq!(hook.body["findings"].as_array().unwrap().len(), 18);
+    assert_eq!(
+        hook.body["findings"].as_array().unwrap().len(),
+        firehose_sentinel::diagnose::checks::ALL_IDS.len()
+    );
     let slack = got.iter().find(|r| r.body.get("blocks").is_some()).unwrap();
     assert!(slack.body["text"].as_str().unwrap().contains("s3.bucket"));
     assert!(slack.body.to_string().contains("create-bucket"));

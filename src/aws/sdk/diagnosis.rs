@@ -6,8 +6,8 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use super::{classify, from_smithy_time, AwsClients};
 use crate::aws::{
-    AwsError, BucketEncryption, DiagnosisApi, FunctionInfo, KeyInfo, KinesisInfo, LogEvent,
-    NamedPolicy, ObjectInfo, RoleInfo, Simulated,
+    AwsError, BucketEncryption, DiagnosisApi, FunctionInfo, GlueTable, KeyInfo, KinesisInfo,
+    LogEvent, NamedPolicy, ObjectInfo, RoleInfo, Simulated,
 };
 
 /// IAM returns policy documents URL-encoded (RFC 3986).
@@ -376,9 +376,11 @@ impl DiagnosisApi for AwsClients {
                 code: "EmptyResponse".into(),
                 message: "no StreamDescriptionSummary in the answer".into(),
             })?;
+        let kms = s.encryption_type().map(|e| e.as_str()) == Some("KMS");
         Ok(KinesisInfo {
             arn: s.stream_arn().to_string(),
             status: s.stream_status().as_str().to_string(),
+            kms_key: s.key_id().filter(|_| kms).map(str::to_string),
         })
     }
 
@@ -477,6 +479,31 @@ impl DiagnosisApi for AwsClients {
                 }
             }
         }
+    }
+
+    async fn glue_table(
+        &self,
+        catalog_id: Option<&str>,
+        database: &str,
+        table: &str,
+    ) -> Result<GlueTable, AwsError> {
+        let out = self
+            .glue
+            .get_table()
+            .set_catalog_id(catalog_id.map(str::to_string))
+            .database_name(database)
+            .name(table)
+            .send()
+            .await
+            .map_err(|e| classify("GetTable", e))?;
+        let t = out.table();
+        Ok(GlueTable {
+            database: database.to_string(),
+            name: t
+                .map(|t| t.name().to_string())
+                .unwrap_or_else(|| table.to_string()),
+            lake_formation: t.is_some_and(|t| t.is_registered_with_lake_formation()),
+        })
     }
 
     async fn bucket_region(&self, bucket: &str) -> Result<String, AwsError> {

@@ -84,6 +84,7 @@ pub struct AwsClients {
     pub firehose: aws_sdk_firehose::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub organizations: aws_sdk_organizations::Client,
+    pub glue: aws_sdk_glue::Client,
     pub s3: aws_sdk_s3::Client,
     pub iam: aws_sdk_iam::Client,
     pub kms: aws_sdk_kms::Client,
@@ -141,6 +142,7 @@ impl AwsClients {
             firehose: client!(aws_sdk_firehose),
             logs: client!(aws_sdk_cloudwatchlogs),
             organizations: client!(aws_sdk_organizations),
+            glue: client!(aws_sdk_glue),
             s3: aws_sdk_s3::Client::from_conf(
                 aws_sdk_s3::config::Builder::from(&sdk)
                     .force_path_style(settings.s3_force_path_style)
@@ -296,6 +298,7 @@ const NOT_FOUND_CODES: &[&str] = &[
     "NotFound",
     "NoSuchBucketPolicy",
     "ServerSideEncryptionConfigurationNotFoundError",
+    "EntityNotFoundException",
 ];
 
 const ACCESS_DENIED_CODES: &[&str] = &[

@@ -15,6 +15,8 @@ pub const PERMISSIONS: &[&str] = &[
     "s3:GetEncryptionConfiguration",
     "kms:DescribeKey",
     "kms:GetKeyPolicy",
+    "s3:GetBucketLocation",
+    "organizations:DescribeOrganization",
     "iam:ListRolePolicies",
     "iam:GetRolePolicy",
     "iam:ListAttachedRolePolicies",

@@ -17,6 +17,8 @@ pub const PERMISSIONS: &[&str] = &[
     "s3:GetEncryptionConfiguration",
     "kms:DescribeKey",
     "kms:GetKeyPolicy",
+    "s3:GetBucketLocation",
+    "organizations:DescribeOrganization",
 ];
 
 /// How the key policy treats the delivery role.

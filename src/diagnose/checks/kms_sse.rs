@@ -30,8 +30,10 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
         );
     };
     let key = sse.key_arn.clone().unwrap_or_default();
+    // ENABLING_FAILED / DISABLING_FAILED: the change did not take, and the previous key (or
+    // none) keeps working, so delivery is not blocked by it.
     if sse.status.ends_with("_FAILED") {
-        return finding(ID, Status::Fail, format!("server-side encryption is {}{}", sse.status, sse.failure.as_deref().map(|f| format!(": {f}")).unwrap_or_default()), json!({"status": sse.status, "key": key, "failure": sse.failure}), format!("fix access to {key} (key policy must allow the Firehose service role kms:CreateGrant, kms:Decrypt, kms:GenerateDataKey), then stop and start stream encryption again"));
+        return finding(ID, Status::Warn, format!("server-side encryption is {}{}", sse.status, sse.failure.as_deref().map(|f| format!(": {f}")).unwrap_or_default()), json!({"status": sse.status, "key": key, "failure": sse.failure}), format!("fix access to {key} (key policy must allow the Firehose service role kms:CreateGrant, kms:Decrypt, kms:GenerateDataKey), then stop and start stream encryption again"));
     }
     let info = match cx.key(&key).await {
         Ok(i) => i,

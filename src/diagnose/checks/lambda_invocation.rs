@@ -15,6 +15,16 @@ pub const PERMISSIONS: &[&str] = &[
     "logs:FilterLogEvents",
 ];
 
+/// Firehose stops a processor invocation after this long, whatever the function's timeout.
+pub const FIREHOSE_INVOCATION_CAP_S: i32 = 300;
+
+/// A log line saying the function's response was over Lambda's 6 MB limit.
+fn is_oversized_response(m: &str) -> bool {
+    m.contains("Response payload size exceeded")
+        || m.contains("ResponseSizeTooLarge")
+        || m.contains("Function.ResponseSizeTooLarge")
+}
+
 /// Lines of a Lambda log that report a failed invocation.
 fn is_error_line(m: &str) -> bool {
     m.contains("Task timed out")
@@ -24,6 +34,7 @@ fn is_error_line(m: &str) -> bool {
         || m.contains("\tERROR\t")
         || m.contains("Runtime exited")
         || m.contains("Runtime.ExitError")
+        || is_oversized_response(m)
 }
 
 pub async fn run(cx: &Ctx<'_>) -> Finding {
@@ -52,10 +63,15 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
         _ => Vec::new(),
     };
     let timed_out_logs = log_errors.iter().any(|l| l.contains("Task timed out"));
-    let near_timeout = match (max_duration_ms, timeout_s) {
-        (Some(d), Some(t)) if t > 0 => d >= 0.95 * f64::from(t) * 1000.0,
+    // Firehose stops an invocation after 5 minutes whatever the function's own timeout.
+    let limit_s = timeout_s.map_or(FIREHOSE_INVOCATION_CAP_S, |t| {
+        t.min(FIREHOSE_INVOCATION_CAP_S)
+    });
+    let near_timeout = match max_duration_ms {
+        Some(d) if limit_s > 0 => d >= 0.95 * f64::from(limit_s) * 1000.0,
         _ => false,
     };
+    let oversized = log_errors.iter().any(|l| is_oversized_response(l));
     let evidence = json!({
         "function": name,
         "timeout_seconds": timeout_s,
@@ -72,9 +88,23 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
         return finding(
             ID,
             Status::Fail,
-            format!("the invocation times out: maximum duration {:.0} ms against a timeout of {} s", max_duration_ms.unwrap_or_default(), timeout_s.unwrap_or_default()),
+            format!(
+                "the invocation times out: maximum duration {:.0} ms against {} s (the smaller of the function's timeout, {}, and Firehose's 5-minute cap)",
+                max_duration_ms.unwrap_or_default(),
+                limit_s,
+                timeout_s.map_or("unknown".to_string(), |t| format!("{t} s"))
+            ),
             evidence,
             format!("raise the timeout or speed the function up: aws lambda update-function-configuration --function-name {name} --timeout {} (Firehose allows up to 5 minutes per invocation; also consider a smaller processor buffer size)", (timeout_s.unwrap_or(3) * 2).min(300)),
+        );
+    }
+    if oversized {
+        return finding(
+            ID,
+            Status::Fail,
+            format!("responses of {name} exceed Lambda's 6 MB limit for a synchronous invocation"),
+            evidence,
+            format!("lower the processor's BufferSizeInMBs (Firehose sends up to that much per invocation) or make {name} return smaller records"),
         );
     }
     if throttles > 0.0 {

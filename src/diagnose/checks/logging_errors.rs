@@ -62,7 +62,40 @@ pub fn implicated(code: &str) -> (&'static [&'static str], &'static str) {
         | "Lambda.ENILimitReachedException" => {
             (&["lambda.function"], "the function's VPC configuration")
         }
+        "Lambda.FunctionError" => (
+            &["lambda.invocation"],
+            "the function returned an error for the records",
+        ),
         "InternalError" => (&[], "Firehose retries by itself"),
+        // Every other code of a family AWS documents ("Data delivery errors"), by family.
+        c if c.starts_with("DataFormatConversion.") => (
+            &["glue.format_conversion"],
+            "record format conversion failed (schema, Glue table or permissions)",
+        ),
+        c if c.starts_with("DynamicPartitioning.") => (
+            &["s3.dynamic_partitioning"],
+            "dynamic partitioning failed (key extraction or partition limits)",
+        ),
+        c if c.starts_with("Kinesis.") => (
+            &["iam.kinesis", "source.kinesis"],
+            "the source stream cannot be read",
+        ),
+        c if c.starts_with("Firehose.KMS.") || c.starts_with("KMS.") => (
+            &["kms.sse"],
+            "the stream's own encryption key cannot be used",
+        ),
+        c if c.starts_with("S3.KMS.") => (
+            &["kms.key", "iam.kms"],
+            "the destination's KMS key cannot be used",
+        ),
+        c if c.starts_with("S3.") => (
+            &["s3.bucket", "iam.s3", "s3.bucket_policy"],
+            "the bucket cannot be written",
+        ),
+        c if c.starts_with("Lambda.") => (
+            &["lambda.invocation", "lambda.function", "iam.lambda"],
+            "the processor cannot be invoked or fails",
+        ),
         _ => (&[], "unknown code"),
     }
 }

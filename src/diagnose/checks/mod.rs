@@ -6,6 +6,7 @@
 //! Invariant: checks do no I/O of their own; every AWS read goes through `Ctx` (made once per
 //! diagnosis). A check that cannot read is `error`, never the stream's cause.
 
+pub mod glue_format_conversion;
 pub mod iam_kinesis;
 pub mod iam_kms;
 pub mod iam_lambda;
@@ -21,6 +22,7 @@ pub mod logging_errors;
 pub mod metrics_incoming;
 pub mod s3_bucket;
 pub mod s3_bucket_policy;
+pub mod s3_dynamic_partitioning;
 pub mod s3_processing_failed;
 pub mod source_kinesis;
 pub mod stream_status;
@@ -42,7 +44,7 @@ use crate::model::{Finding, Status};
 use crate::poll::inventory::Entry;
 
 /// Every check id of the spec, in priority order (the first `fail` is the root cause).
-pub const ALL_IDS: [&str; 18] = [
+pub const ALL_IDS: [&str; 20] = [
     stream_status::ID,
     s3_bucket::ID,
     iam_role::ID,
@@ -53,6 +55,8 @@ pub const ALL_IDS: [&str; 18] = [
     lambda_function::ID,
     iam_lambda::ID,
     lambda_invocation::ID,
+    glue_format_conversion::ID,
+    s3_dynamic_partitioning::ID,
     s3_processing_failed::ID,
     source_kinesis::ID,
     iam_kinesis::ID,
@@ -76,6 +80,14 @@ pub fn declared() -> Vec<(&'static str, &'static [&'static str])> {
         (lambda_function::ID, lambda_function::PERMISSIONS),
         (iam_lambda::ID, iam_lambda::PERMISSIONS),
         (lambda_invocation::ID, lambda_invocation::PERMISSIONS),
+        (
+            glue_format_conversion::ID,
+            glue_format_conversion::PERMISSIONS,
+        ),
+        (
+            s3_dynamic_partitioning::ID,
+            s3_dynamic_partitioning::PERMISSIONS,
+        ),
         (s3_processing_failed::ID, s3_processing_failed::PERMISSIONS),
         (source_kinesis::ID, source_kinesis::PERMISSIONS),
         (iam_kinesis::ID, iam_kinesis::PERMISSIONS),
@@ -109,6 +121,8 @@ async fn run_one(id: &str, cx: &Ctx<'_>) -> Finding {
         lambda_function::ID => lambda_function::run(cx).await,
         iam_lambda::ID => iam_lambda::run(cx).await,
         lambda_invocation::ID => lambda_invocation::run(cx).await,
+        glue_format_conversion::ID => glue_format_conversion::run(cx).await,
+        s3_dynamic_partitioning::ID => s3_dynamic_partitioning::run(cx).await,
         s3_processing_failed::ID => s3_processing_failed::run(cx).await,
         source_kinesis::ID => source_kinesis::run(cx).await,
         iam_kinesis::ID => iam_kinesis::run(cx).await,

@@ -46,6 +46,8 @@ struct Fake {
     ownership: HashMap<String, String>,
     /// Region of buckets (absent: us-east-1).
     regions: HashMap<String, String>,
+    /// Glue tables by `database.table`.
+    glue: HashMap<String, GlueTable>,
     calls: Mutex<Vec<&'static str>>,
 }
 
@@ -238,6 +240,18 @@ impl DiagnosisApi for Fake {
     async fn bucket_ownership(&self, b: &str) -> Result<Option<String>, AwsError> {
         self.op("GetBucketOwnershipControls").await?;
         Ok(self.ownership.get(b).cloned())
+    }
+    async fn glue_table(
+        &self,
+        _catalog: Option<&str>,
+        database: &str,
+        table: &str,
+    ) -> Result<GlueTable, AwsError> {
+        self.op("GetTable").await?;
+        self.glue
+            .get(&format!("{database}.{table}"))
+            .cloned()
+            .ok_or_else(|| nf("GetTable"))
     }
     async fn bucket_region(&self, b: &str) -> Result<String, AwsError> {
         self.op("GetBucketLocation").await?;
@@ -780,6 +794,7 @@ async fn kinesis_source_checks() {
         KinesisInfo {
             arn: "arn:aws:kinesis:us-east-1:123456789012:stream/src".into(),
             status: "ACTIVE".into(),
+            kms_key: None,
         },
     );
     f.metrics
@@ -807,6 +822,7 @@ async fn kinesis_source_checks() {
         KinesisInfo {
             arn: "arn:aws:kinesis:us-east-1:123456789012:stream/src".into(),
             status: "ACTIVE".into(),
+            kms_key: None,
         },
     );
     f.metrics
@@ -944,6 +960,6 @@ fn missing_stream_reports_every_check() {
             reason: "not found".into(),
         },
     );
-    assert_eq!(d.findings.len(), 18);
+    assert_eq!(d.findings.len(), ALL_IDS.len());
     assert_eq!(d.root_cause.as_deref(), Some("stream.status"));
 }
