@@ -120,3 +120,105 @@ impl DeliveryContext {
         &self.evidence
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::policy::{evaluate, Decision, Policy, PolicyKind, Principal, Request};
+
+    const ROLE: &str = "arn:aws:iam::111122223333:role/firehose-role";
+    const OBJECT: &str = "arn:aws:s3:::b/data/x";
+    const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/k";
+
+    /// A bucket policy allowing the role everything, plus `deny`.
+    fn bucket_policy(deny: &str) -> Policy {
+        Policy::parse(&format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"AllowRole","Effect":"Allow","Principal":{{"AWS":"{ROLE}"}},"Action":"s3:*","Resource":"arn:aws:s3:::b/*"}},{deny}]}}"#
+        ))
+        .unwrap()
+    }
+
+    fn decide(deny: &str, action: &str, org: &Organization, sse: Option<&str>) -> Decision {
+        let p = bucket_policy(deny);
+        let ctx = DeliveryContext::new(ROLE, "111122223333", "us-east-1", org, sse);
+        let who = Principal::role(ROLE);
+        evaluate(
+            &[(&p, PolicyKind::Resource)],
+            &Request::new(action, OBJECT, ctx.for_action(action)).with_principal(&who),
+        )
+        .decision
+    }
+
+    const ORG_GUARD: &str = r#"{"Sid":"OrgOnly","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b/*","Condition":{"StringNotEquals":{"aws:PrincipalOrgID":"o-ours"}}}"#;
+    const SSE_KMS: &str = r#"{"Sid":"KmsOnly","Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::b/*","Condition":{"StringNotEquals":{"s3:x-amz-server-side-encryption":"aws:kms"}}}"#;
+    const SSE_NULL: &str = r#"{"Sid":"NoUnencrypted","Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::b/*","Condition":{"Null":{"s3:x-amz-server-side-encryption":"true"}}}"#;
+    const SOURCE_ACCOUNT: &str = r#"{"Sid":"OurAccount","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b/*","Condition":{"StringNotEquals":{"aws:SourceAccount":"111122223333"}}}"#;
+    const SOURCE_IP: &str = r#"{"Sid":"Office","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b/*","Condition":{"NotIpAddress":{"aws:SourceIp":"203.0.113.0/24"}}}"#;
+    const VPCE: &str = r#"{"Sid":"Vpce","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b/*","Condition":{"StringNotEquals":{"aws:SourceVpce":"vpce-1"}}}"#;
+    const ACL: &str = r#"{"Sid":"OwnerAcl","Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::b/*","Condition":{"StringNotEquals":{"s3:x-amz-acl":"bucket-owner-full-control"}}}"#;
+    const TLS: &str = r#"{"Sid":"Tls","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b/*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}"#;
+    const NULL_IP: &str = r#"{"Sid":"NeedsIp","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b/*","Condition":{"Null":{"aws:SourceIp":"true"}}}"#;
+    const NOT_ROLE_TYPE: &str = r#"{"Sid":"RolesOnly","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b/*","Condition":{"StringNotEquals":{"aws:PrincipalType":"AssumedRole"}}}"#;
+
+    #[test]
+    fn the_request_context_of_the_delivery_role() {
+        use Decision::*;
+        let ours = Organization::Member("o-ours".into());
+        let theirs = Organization::Member("o-theirs".into());
+        let unknown = Organization::Unknown("AccessDenied".into());
+        let none = Organization::None;
+        #[rustfmt::skip]
+        let rows: &[(&str, &str, &str, &Organization, Option<&str>, Decision)] = &[
+            ("org guard, our org", ORG_GUARD, "s3:PutObject", &ours, None, Allow),
+            ("org guard, org unknown: cannot tell", ORG_GUARD, "s3:PutObject", &unknown, None, Unknown),
+            ("org guard, another org", ORG_GUARD, "s3:PutObject", &theirs, None, ExplicitDeny),
+            ("org guard, no organization: key absent, negated operator met", ORG_GUARD, "s3:PutObject", &none, None, ExplicitDeny),
+            ("SSE-KMS enforced, stream encrypts with KMS", SSE_KMS, "s3:PutObject", &ours, Some(KEY), Allow),
+            ("SSE-KMS enforced, stream sends no SSE header", SSE_KMS, "s3:PutObject", &ours, None, ExplicitDeny),
+            ("SSE-KMS enforced, other actions unaffected", SSE_KMS, "s3:GetObject", &ours, None, Allow),
+            ("Null SSE deny, stream encrypts", SSE_NULL, "s3:PutObject", &ours, Some(KEY), Allow),
+            ("Null SSE deny, stream does not", SSE_NULL, "s3:PutObject", &ours, None, ExplicitDeny),
+            ("aws:SourceAccount is not sent for a role session", SOURCE_ACCOUNT, "s3:PutObject", &ours, None, ExplicitDeny),
+            ("source IP inside AWS: cannot tell", SOURCE_IP, "s3:PutObject", &ours, None, Unknown),
+            ("VPC endpoint deny hits Firehose", VPCE, "s3:PutObject", &ours, None, ExplicitDeny),
+            ("owner-full-control ACL is sent", ACL, "s3:PutObject", &ours, None, Allow),
+            ("TLS is used", TLS, "s3:PutObject", &ours, None, Allow),
+            ("the source IP is present (Null decided)", NULL_IP, "s3:PutObject", &ours, None, Allow),
+            ("principal type is AssumedRole", NOT_ROLE_TYPE, "s3:PutObject", &ours, None, Allow),
+        ];
+        for (name, deny, action, org, sse, want) in rows {
+            assert_eq!(decide(deny, action, org, *sse), *want, "{name}");
+        }
+    }
+
+    #[test]
+    fn an_uncertain_allow_alone_is_unknown_and_a_certain_deny_wins() {
+        let p = Policy::parse(&format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"OrgAllow","Effect":"Allow","Principal":{{"AWS":"{ROLE}"}},"Action":"s3:*","Resource":"*","Condition":{{"StringEquals":{{"aws:PrincipalOrgID":"o-ours"}}}}}}]}}"#
+        ))
+        .unwrap();
+        let unknown = Organization::Unknown("denied".into());
+        let ctx = DeliveryContext::new(ROLE, "111122223333", "us-east-1", &unknown, None);
+        let who = Principal::role(ROLE);
+        let ev = evaluate(
+            &[(&p, PolicyKind::Resource)],
+            &Request::new("s3:PutObject", OBJECT, ctx.for_action("s3:PutObject"))
+                .with_principal(&who),
+        );
+        assert_eq!(ev.decision, Decision::Unknown);
+        assert_eq!(
+            ev.uncertain[0].unknown_keys,
+            vec!["aws:PrincipalOrgID".to_string()]
+        );
+        // A certain Deny beside an uncertain one decides.
+        assert_eq!(
+            decide(
+                &format!("{VPCE},{SOURCE_IP}"),
+                "s3:PutObject",
+                &unknown,
+                None
+            ),
+            Decision::ExplicitDeny
+        );
+    }
+}

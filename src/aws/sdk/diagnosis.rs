@@ -24,7 +24,8 @@ fn decode_policy(doc: &str) -> String {
 #[async_trait]
 impl DiagnosisApi for AwsClients {
     async fn head_bucket(&self, bucket: &str) -> Result<(), AwsError> {
-        self.s3
+        self.s3_for(bucket)
+            .await
             .head_bucket()
             .bucket(bucket)
             .send()
@@ -35,7 +36,8 @@ impl DiagnosisApi for AwsClients {
 
     async fn bucket_owned_by(&self, bucket: &str, account: &str) -> Result<bool, AwsError> {
         match self
-            .s3
+            .s3_for(bucket)
+            .await
             .head_bucket()
             .bucket(bucket)
             .expected_bucket_owner(account)
@@ -56,7 +58,14 @@ impl DiagnosisApi for AwsClients {
     }
 
     async fn bucket_encryption(&self, bucket: &str) -> Result<Option<BucketEncryption>, AwsError> {
-        match self.s3.get_bucket_encryption().bucket(bucket).send().await {
+        match self
+            .s3_for(bucket)
+            .await
+            .get_bucket_encryption()
+            .bucket(bucket)
+            .send()
+            .await
+        {
             Ok(out) => Ok(out
                 .server_side_encryption_configuration()
                 .and_then(|c| c.rules().first())
@@ -80,7 +89,14 @@ impl DiagnosisApi for AwsClients {
     }
 
     async fn bucket_policy(&self, bucket: &str) -> Result<Option<String>, AwsError> {
-        match self.s3.get_bucket_policy().bucket(bucket).send().await {
+        match self
+            .s3_for(bucket)
+            .await
+            .get_bucket_policy()
+            .bucket(bucket)
+            .send()
+            .await
+        {
             Ok(out) => Ok(out.policy().map(str::to_string)),
             Err(e) => {
                 let e = classify("GetBucketPolicy", e);
@@ -104,7 +120,8 @@ impl DiagnosisApi for AwsClients {
         let mut token: Option<String> = None;
         loop {
             let page = self
-                .s3
+                .s3_for(bucket)
+                .await
                 .list_objects_v2()
                 .bucket(bucket)
                 .prefix(prefix)
@@ -135,7 +152,8 @@ impl DiagnosisApi for AwsClients {
         max_bytes: usize,
     ) -> Result<Vec<u8>, AwsError> {
         let out = self
-            .s3
+            .s3_for(bucket)
+            .await
             .get_object()
             .bucket(bucket)
             .key(key)
@@ -460,7 +478,8 @@ impl DiagnosisApi for AwsClients {
 
     async fn bucket_ownership(&self, bucket: &str) -> Result<Option<String>, AwsError> {
         match self
-            .s3
+            .s3_for(bucket)
+            .await
             .get_bucket_ownership_controls()
             .bucket(bucket)
             .send()

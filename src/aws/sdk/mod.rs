@@ -90,9 +90,65 @@ pub struct AwsClients {
     pub kms: aws_sdk_kms::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub kinesis: aws_sdk_kinesis::Client,
+    /// What regional S3 clients are built from (a bucket in another region).
+    s3_config: aws_sdk_s3::config::Builder,
+    /// The region of this client set.
+    region: Option<String>,
+    /// S3 clients for buckets outside `region`, and each bucket's region, learnt once.
+    s3_regional: Mutex<HashMap<String, aws_sdk_s3::Client>>,
+    bucket_regions: Mutex<HashMap<String, String>>,
 }
 
 impl AwsClients {
+    /// The S3 client for `bucket`: its region's, when it is not this client set's. S3 answers
+    /// a request to the wrong region with a redirect (301), so every bucket read follows the
+    /// bucket's region (`GetBucketLocation`, learnt once).
+    pub async fn s3_for(&self, bucket: &str) -> aws_sdk_s3::Client {
+        let known = self
+            .bucket_regions
+            .lock()
+            .ok()
+            .and_then(|m| m.get(bucket).cloned());
+        let region = match known {
+            Some(r) => Some(r),
+            None => match self.s3.get_bucket_location().bucket(bucket).send().await {
+                Ok(out) => {
+                    let r = match out.location_constraint().map(|c| c.as_str()) {
+                        None | Some("") => "us-east-1".to_string(),
+                        Some("EU") => "eu-west-1".to_string(),
+                        Some(r) => r.to_string(),
+                    };
+                    if let Ok(mut m) = self.bucket_regions.lock() {
+                        m.insert(bucket.to_string(), r.clone());
+                    }
+                    Some(r)
+                }
+                // Missing bucket, denied, unreachable: the call itself will say so.
+                Err(_) => None,
+            },
+        };
+        match region {
+            Some(r) if Some(&r) != self.region.as_ref() => {
+                let mut cache = match self.s3_regional.lock() {
+                    Ok(c) => c,
+                    Err(p) => p.into_inner(),
+                };
+                cache
+                    .entry(r.clone())
+                    .or_insert_with(|| {
+                        aws_sdk_s3::Client::from_conf(
+                            self.s3_config
+                                .clone()
+                                .region(aws_config::Region::new(r))
+                                .build(),
+                        )
+                    })
+                    .clone()
+            }
+            _ => self.s3.clone(),
+        }
+    }
+
     async fn build(settings: &AwsSettings, key: &ClientKey, metrics: &Metrics) -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(
@@ -137,18 +193,20 @@ impl AwsClients {
                 )
             };
         }
+        let s3_config = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(settings.s3_force_path_style)
+            .interceptor(i.clone());
         AwsClients {
             cloudwatch: client!(aws_sdk_cloudwatch),
             firehose: client!(aws_sdk_firehose),
             logs: client!(aws_sdk_cloudwatchlogs),
             organizations: client!(aws_sdk_organizations),
             glue: client!(aws_sdk_glue),
-            s3: aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(&sdk)
-                    .force_path_style(settings.s3_force_path_style)
-                    .interceptor(i.clone())
-                    .build(),
-            ),
+            s3: aws_sdk_s3::Client::from_conf(s3_config.clone().build()),
+            s3_config,
+            region: sdk.region().map(|r| r.to_string()),
+            s3_regional: Mutex::new(HashMap::new()),
+            bucket_regions: Mutex::new(HashMap::new()),
             iam: client!(aws_sdk_iam),
             kms: client!(aws_sdk_kms),
             lambda: client!(aws_sdk_lambda),
