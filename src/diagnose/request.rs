@@ -160,6 +160,16 @@ mod tests {
     const NULL_IP: &str = r#"{"Sid":"NeedsIp","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b/*","Condition":{"Null":{"aws:SourceIp":"true"}}}"#;
     const NOT_ROLE_TYPE: &str = r#"{"Sid":"RolesOnly","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b/*","Condition":{"StringNotEquals":{"aws:PrincipalType":"AssumedRole"}}}"#;
 
+    /// (name, deny statement, action, organization, SSE key, decision)
+    type Row<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        &'a Organization,
+        Option<&'a str>,
+        Decision,
+    );
+
     #[test]
     fn the_request_context_of_the_delivery_role() {
         use Decision::*;
@@ -168,7 +178,7 @@ mod tests {
         let unknown = Organization::Unknown("AccessDenied".into());
         let none = Organization::None;
         #[rustfmt::skip]
-        let rows: &[(&str, &str, &str, &Organization, Option<&str>, Decision)] = &[
+        let rows: &[Row<'_>] = &[
             ("org guard, our org", ORG_GUARD, "s3:PutObject", &ours, None, Allow),
             ("org guard, org unknown: cannot tell", ORG_GUARD, "s3:PutObject", &unknown, None, Unknown),
             ("org guard, another org", ORG_GUARD, "s3:PutObject", &theirs, None, ExplicitDeny),
