@@ -35,6 +35,8 @@ pub(crate) struct Opts {
     pub(crate) lambda_buffer: Option<u32>,
     /// With `kinesis`: Firehose reads nothing from the source.
     pub(crate) unread_source: bool,
+    /// No `ErrorOutputPrefix` (failed records then go under the destination prefix).
+    pub(crate) no_error_prefix: bool,
 }
 
 pub(crate) struct Fx {
@@ -200,7 +202,8 @@ pub(crate) async fn fixture(aws: &Aws, prefix: &str, o: Opts) -> Fx {
         kms_key_arn: fx.key_arn.clone().filter(|_| o.kms),
         logging: !o.no_logging,
         prefix: Some("data/!{timestamp:yyyy/MM/dd}/".into()),
-        error_output_prefix: Some("errors/!{firehose:error-output-type}/".into()),
+        error_output_prefix: (!o.no_error_prefix)
+            .then(|| "errors/!{firehose:error-output-type}/".to_string()),
     };
     let dest = destination(&fx.name, &fx.bucket, &fx.role_arn, &spec);
     let mut req = aws
@@ -255,7 +258,7 @@ pub(crate) async fn fixture(aws: &Aws, prefix: &str, o: Opts) -> Fx {
     fx
 }
 
-fn aws_settings() -> config::AwsSettings {
+pub(crate) fn aws_settings() -> config::AwsSettings {
     let m = moto();
     let text = format!("[aws]\nregion = \"{REGION}\"\nendpoint_url = \"{}\"\ns3_force_path_style = true\ntimeout = \"10s\"\nmax_attempts = 2\n[streams]\nnames = [\"x\"]\n", m.endpoint);
     config::load_from_str(&text, std::path::Path::new("diag.toml"), &HashMap::new())
@@ -263,7 +266,7 @@ fn aws_settings() -> config::AwsSettings {
         .aws
 }
 
-async fn diagnose_with(name: &str, metrics: Metrics) -> Diagnosis {
+pub(crate) async fn diagnose_with(name: &str, metrics: Metrics) -> Diagnosis {
     let factory = ClientFactory::new(aws_settings(), metrics);
     let clients = factory.clients(&factory.default_key()).await;
     let desc = clients.describe_delivery_stream(name).await.unwrap();
@@ -278,11 +281,11 @@ async fn diagnose_with(name: &str, metrics: Metrics) -> Diagnosis {
     checks.run(&desc, window, Utc::now()).await
 }
 
-async fn diagnose(name: &str) -> Diagnosis {
+pub(crate) async fn diagnose(name: &str) -> Diagnosis {
     diagnose_with(name, Metrics::new()).await
 }
 
-fn st(d: &Diagnosis, id: &str) -> Status {
+pub(crate) fn st(d: &Diagnosis, id: &str) -> Status {
     d.findings
         .iter()
         .find(|f| f.check == id)
@@ -290,7 +293,7 @@ fn st(d: &Diagnosis, id: &str) -> Status {
         .status
 }
 
-fn dump(d: &Diagnosis) -> String {
+pub(crate) fn dump(d: &Diagnosis) -> String {
     d.findings
         .iter()
         .map(|f| format!("{} {:?}: {}", f.check, f.status, f.summary))
@@ -310,7 +313,7 @@ fn cli(args: &[&str], cfg: &std::path::Path) -> std::process::Output {
 }
 
 /// Assert that `id` fails and is the root cause.
-fn assert_cause(d: &Diagnosis, id: &str) {
+pub(crate) fn assert_cause(d: &Diagnosis, id: &str) {
     assert_eq!(st(d, id), Status::Fail, "{id} should fail:\n{}", dump(d));
     assert_eq!(
         d.root_cause.as_deref(),

@@ -142,6 +142,8 @@ pub struct Aws {
     pub lambda: aws_sdk_lambda::Client,
     pub kinesis: aws_sdk_kinesis::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub organizations: aws_sdk_organizations::Client,
+    pub glue: aws_sdk_glue::Client,
 }
 
 pub async fn aws() -> Aws {
@@ -159,6 +161,8 @@ pub async fn aws() -> Aws {
         lambda: aws_sdk_lambda::Client::new(&c),
         kinesis: aws_sdk_kinesis::Client::new(&c),
         logs: aws_sdk_cloudwatchlogs::Client::new(&c),
+        organizations: aws_sdk_organizations::Client::new(&c),
+        glue: aws_sdk_glue::Client::new(&c),
     }
 }
 

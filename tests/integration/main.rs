@@ -4,6 +4,7 @@
 mod alerts;
 mod cli;
 mod configs;
+mod context;
 mod detection;
 mod diagnosis;
 mod durability;

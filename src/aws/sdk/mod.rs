@@ -338,6 +338,8 @@ fn service_label(sdk_name: &str) -> &'static str {
         "lambda" => "lambda",
         "kinesis" => "kinesis",
         "sts" => "sts",
+        "organizations" => "organizations",
+        "glue" => "glue",
         _ => "other",
     }
 }

@@ -37,6 +37,18 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
     };
     let doc = match cx.bucket_policy().await {
         Ok(Some(doc)) => doc,
+        Ok(None) if foreign_bucket(cx).await == Some(true) => {
+            return finding(
+                ID,
+                Status::Fail,
+                format!(
+                    "bucket {} belongs to another account and has no bucket policy: nothing allows the delivery role to write there",
+                    d.bucket
+                ),
+                json!({"bucket": d.bucket, "role": d.role_arn}),
+                allow_statement(d),
+            )
+        }
         Ok(None) => {
             return pass(
                 ID,
@@ -147,18 +159,7 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
                 actions.join(", ")
             ),
             json!({"bucket": d.bucket, "role": d.role_arn, "not_allowed": not_allowed, "request_context": ctx.evidence()}),
-            format!(
-                "in the bucket owner's account, add to the bucket policy of {}:\n{}",
-                d.bucket,
-                serde_json::to_string_pretty(&json!({
-                    "Sid": "AllowFirehoseDeliveryRole",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": d.role_arn},
-                    "Action": actions,
-                    "Resource": [d.bucket_arn.clone(), format!("{}/*", d.bucket_arn)],
-                }))
-                .unwrap_or_default()
-            ),
+            allow_statement(d),
         );
     }
     if denies.is_empty() && !uncertain.is_empty() {
@@ -208,5 +209,27 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
             d.bucket_arn,
             object_arn_pattern(d)
         ),
+    )
+}
+
+/// The statement the owner of a bucket in another account adds for the delivery role.
+fn allow_statement(d: &crate::aws::S3Destination) -> String {
+    let mut actions: Vec<&str> = super::iam_s3::BUCKET_ACTIONS
+        .iter()
+        .chain(super::iam_s3::OBJECT_ACTIONS)
+        .copied()
+        .collect();
+    actions.push("s3:PutObjectAcl");
+    format!(
+        "in the bucket owner's account, add to the bucket policy of {}:\n{}",
+        d.bucket,
+        serde_json::to_string_pretty(&json!({
+            "Sid": "AllowFirehoseDeliveryRole",
+            "Effect": "Allow",
+            "Principal": {"AWS": d.role_arn},
+            "Action": actions,
+            "Resource": [d.bucket_arn.clone(), format!("{}/*", d.bucket_arn)],
+        }))
+        .unwrap_or_default()
     )
 }
