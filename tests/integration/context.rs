@@ -83,6 +83,7 @@ async fn an_organization_guard_is_not_blamed_when_the_role_is_inside() {
     assert_eq!(d.root_cause, None, "{}", dump(&d));
     // Control: the guard names another organization: the role is outside, it is the cause.
     assert_cause(&diagnose(&ctl.name).await, "s3.bucket_policy");
+    delete_streams(&aws, &[&fx.name, &ctl.name]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,6 +114,7 @@ async fn an_sse_kms_policy_is_not_blamed_when_the_stream_encrypts_with_kms() {
     assert_eq!(d.root_cause, None, "{}", dump(&d));
     // Control: a stream without KMS encryption sends no SSE header: denied.
     assert_cause(&diagnose(&ctl.name).await, "s3.bucket_policy");
+    delete_streams(&aws, &[&fx.name, &ctl.name]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,6 +156,7 @@ async fn a_deny_on_aws_source_account_is_blamed() {
         .any(|f| f.summary.contains("OurAccountOnly")));
     let c = diagnose(&ctl.name).await;
     assert_eq!(st(&c, "s3.bucket_policy"), Status::Pass, "{}", dump(&c));
+    delete_streams(&aws, &[&fx.name, &ctl.name]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,6 +191,7 @@ async fn a_denied_error_output_is_blamed() {
     );
     let c = diagnose(&ctl.name).await;
     assert_eq!(st(&c, "s3.bucket_policy"), Status::Pass, "{}", dump(&c));
+    delete_streams(&aws, &[&fx.name, &ctl.name]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,6 +246,7 @@ async fn failed_records_are_found_under_the_prefix_when_no_error_prefix_is_set()
     );
     let c = diagnose(&ctl.name).await;
     assert_eq!(st(&c, "s3.processing_failed"), Status::Pass, "{}", dump(&c));
+    delete_streams(&aws, &[&fx.name, &ctl.name]).await;
 }
 
 /// Diagnose `desc` (as given) with the real SDK against the emulator.
@@ -319,6 +324,7 @@ async fn a_missing_glue_table_is_blamed_for_format_conversion() {
         "{}",
         dump(&c)
     );
+    delete_streams(&aws, &[&fx.name]).await;
 }
 
 /// The real SDK against the emulator, except the bucket's owner: moto ignores
@@ -453,4 +459,5 @@ async fn a_bucket_of_another_account_needs_an_allow_for_the_role() {
     )
     .await;
     assert_eq!(st(&c, "s3.bucket_policy"), Status::Pass, "{}", dump(&c));
+    delete_streams(&aws, &[&fx.name, &ctl.name]).await;
 }

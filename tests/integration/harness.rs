@@ -285,6 +285,19 @@ pub async fn create_stream(aws: &Aws, name: &str, spec: &StreamSpec) -> String {
     bucket
 }
 
+/// Delete delivery streams a test is done with: moto allows 50 per region, and the suite
+/// creates more than that in all.
+pub async fn delete_streams(aws: &Aws, names: &[&str]) {
+    for n in names {
+        let _ = aws
+            .firehose
+            .delete_delivery_stream()
+            .delivery_stream_name(*n)
+            .send()
+            .await;
+    }
+}
+
 /// Put one datapoint of `namespace`/`metric` with one dimension at `t`.
 pub async fn put_metric_in(
     aws: &Aws,

@@ -128,6 +128,7 @@ async fn a_discovered_non_s3_stream_is_skipped_while_the_s3_one_alerts() {
         "no series for a skipped stream"
     );
     d.stop().await;
+    delete_streams(&aws, &[&s3, &http]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,6 +212,7 @@ async fn lambda_and_s3_buffers_of_300_s_with_620_s_freshness_do_not_page() {
         .unwrap();
     assert_eq!(lambda["health"], "healthy", "{lambda}");
     d.stop().await;
+    delete_streams(&aws, &[&fx.name, &control]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,6 +281,7 @@ async fn a_kinesis_source_the_role_cannot_read_alerts_naming_iam_kinesis() {
         "the readable source does not page"
     );
     d.stop().await;
+    delete_streams(&aws, &[&fx.name, &ok.name]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -344,4 +347,5 @@ async fn sustained_half_success_opens_a_warning_incident() {
         0.0
     );
     d.stop().await;
+    delete_streams(&aws, &[&name, &short]).await;
 }

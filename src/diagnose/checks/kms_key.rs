@@ -30,6 +30,8 @@ pub enum KeyGrant {
     DelegatesToIam,
     /// Neither.
     Missing,
+    /// It depends on a key the monitor cannot know (e.g. `aws:PrincipalOrgID`).
+    Unknown,
 }
 
 /// The KMS request context when S3 encrypts for Firehose: `kms:ViaService` names S3 in the
@@ -71,11 +73,13 @@ pub fn key_grant(
         let this = match ev.decision {
             Decision::Allow if !via_account => KeyGrant::Direct,
             Decision::Allow => KeyGrant::DelegatesToIam,
+            Decision::Unknown => KeyGrant::Unknown,
             _ => KeyGrant::Missing,
         };
         details.push(json!({"action": action, "decision": ev.decision.to_string(), "via_account_principal": via_account}));
         grant = match (grant, this) {
             (_, KeyGrant::Missing) | (KeyGrant::Missing, _) => KeyGrant::Missing,
+            (_, KeyGrant::Unknown) | (KeyGrant::Unknown, _) => KeyGrant::Unknown,
             (KeyGrant::DelegatesToIam, _) | (_, KeyGrant::DelegatesToIam) => {
                 KeyGrant::DelegatesToIam
             }
@@ -148,6 +152,7 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
     match key_grant(&doc, &d.role_arn, &key.arn, &ctx) {
         Ok((KeyGrant::Direct, details)) => pass(ID, format!("the key policy of {} grants the delivery role kms:GenerateDataKey and kms:Decrypt", key.arn), json!({"key": key.arn, "key_state": key.state, "evaluation": details})),
         Ok((KeyGrant::DelegatesToIam, details)) => pass(ID, format!("the key policy of {} delegates to IAM: the role's own policies decide (see iam.kms)", key.arn), json!({"key": key.arn, "key_state": key.state, "evaluation": details})),
+        Ok((KeyGrant::Unknown, details)) => finding(ID, Status::Warn, format!("cannot tell whether the key policy of {} lets the delivery role use the key: it depends on a value the monitor cannot know", key.arn), json!({"key": key.arn, "key_state": key.state, "evaluation": details, "request_context": ctx.evidence()}), "review the key policy statements shown in the evidence"),
         Ok((KeyGrant::Missing, details)) => {
             let stmt = json!({
                 "Sid": "AllowFirehoseDeliveryRole",

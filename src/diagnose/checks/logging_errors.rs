@@ -176,3 +176,43 @@ pub fn implicated_by(f: &Finding) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_family_points_at_a_check() {
+        for code in [
+            "S3.NoSuchBucket",
+            "S3.SlowDown",
+            "S3.KMS.KeyDisabled",
+            "S3.KMS.SomethingNew",
+            "Lambda.FunctionError",
+            "Lambda.ResponseSizeExceeded",
+            "Kinesis.AccessDenied",
+            "Firehose.KMS.AccessDeniedException",
+            "DataFormatConversion.EntityNotFound",
+            "DynamicPartitioning.MetadataExtractionFailed",
+        ] {
+            let (checks, _) = implicated(code);
+            assert!(!checks.is_empty(), "{code}");
+            for c in checks {
+                assert!(
+                    crate::diagnose::checks::ALL_IDS.contains(c),
+                    "{code} -> {c}"
+                );
+            }
+        }
+        assert_eq!(
+            implicated("DataFormatConversion.InvalidSchema").0,
+            ["glue.format_conversion"]
+        );
+        assert_eq!(
+            implicated("DynamicPartitioning.X").0,
+            ["s3.dynamic_partitioning"]
+        );
+        // Unknown codes implicate nothing; the finding keeps them verbatim.
+        assert!(implicated("Something.Else").0.is_empty());
+    }
+}

@@ -55,12 +55,13 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
             },
         );
     }
+    // checks.md: a destination that is not S3 is not monitored (a warn), never a cause.
     if d.s3.is_none() {
         return finding(
             ID,
-            Status::Fail,
+            Status::Warn,
             format!(
-                "the destination is {}, not S3: the S3 checks do not apply",
+                "the destination is {}, not S3: not monitored, the S3 checks do not apply",
                 d.other_destination.as_deref().unwrap_or("not S3")
             ),
             evidence,

@@ -883,7 +883,9 @@ async fn stream_sse_and_status() {
     s.s3 = None;
     s.other_destination = Some("Splunk".into());
     let (d, _) = diagnose(healthy(), &s).await;
-    assert_eq!(status(&d, "stream.status"), Status::Fail);
+    // checks.md: a destination that is not S3 is not monitored, a warn, never a cause.
+    assert_eq!(status(&d, "stream.status"), Status::Warn);
+    assert_eq!(d.root_cause, None);
     assert_eq!(status(&d, "s3.bucket"), Status::Skip);
 }
 
