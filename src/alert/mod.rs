@@ -46,8 +46,8 @@ pub trait Sink: Send + Sync {
     async fn send(&self, alert: &Alert) -> Result<(), SendError>;
 }
 
-/// POST `body` to `url` and classify the answer: 2xx ok; 408, 429 and 5xx retryable (with
-/// `Retry-After`); other 4xx permanent; network errors retryable. The URL never appears in the
+/// POST `body` to `url` and classify the answer: 2xx ok; 3xx (never followed), 408, 429 and
+/// 5xx retryable (with `Retry-After`); other 4xx permanent; network errors retryable. The URL never appears in the
 /// error: it is a secret.
 pub async fn post(
     client: &reqwest::Client,
@@ -95,8 +95,17 @@ pub async fn post(
         .chars()
         .take(200)
         .collect();
-    let message = format!("HTTP {}: {}", status.as_u16(), text.trim());
     let code = status.as_u16();
+    if status.is_redirection() {
+        // Retried (a maintenance redirect passes), never followed; the target is not quoted.
+        return Err(SendError::Retryable {
+            message: format!(
+                "HTTP {code} redirect: redirects are not followed (is the URL right, or behind a login?)"
+            ),
+            retry_after,
+        });
+    }
+    let message = format!("HTTP {}: {}", status.as_u16(), text.trim());
     if code == 408 || code == 429 || status.is_server_error() {
         Err(SendError::Retryable {
             message,
@@ -131,6 +140,9 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
 /// The HTTP client every sink shares.
 pub fn http_client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
+        // A redirect is never delivery: a 302 to a login page answering 200 would count a lost
+        // alert as sent, and a 307 would send its body and signature to another host.
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .connect_timeout(timeout)
         .user_agent(concat!("firehose-sentinel/", env!("CARGO_PKG_VERSION")))

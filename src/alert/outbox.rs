@@ -105,14 +105,15 @@ pub fn due(entry: &OutboxEntry, now: DateTime<Utc>, d: &DeliverySettings) -> Due
 }
 
 /// The wait after a retryable failure: the backoff, or the receiver's `Retry-After` when it
-/// asks for longer (never past `delivery.give_up_after`).
+/// asks for longer, never past `delivery.max_backoff` (a receiver asking for a day must not
+/// hold the alert that long).
 pub fn retry_delay(
     d: &DeliverySettings,
     backoff: Duration,
     retry_after: Option<Duration>,
 ) -> Duration {
     match retry_after {
-        Some(ra) => backoff.max(ra.min(d.give_up_after)),
+        Some(ra) => backoff.max(ra.min(d.max_backoff)),
         None => backoff,
     }
 }
@@ -393,7 +394,7 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_lengthens_the_wait_up_to_give_up_after() {
+    fn retry_after_lengthens_the_wait_up_to_max_backoff() {
         let d = delivery();
         let b = Duration::from_secs(4);
         assert_eq!(retry_delay(&d, b, None), b);
@@ -402,9 +403,10 @@ mod tests {
             retry_delay(&d, b, Some(Duration::from_secs(30))),
             Duration::from_secs(30)
         );
+        // `Retry-After: 86400` does not hold the alert for a day.
         assert_eq!(
             retry_delay(&d, b, Some(Duration::from_secs(86_400))),
-            Duration::from_secs(3600)
+            Duration::from_secs(60)
         );
     }
 

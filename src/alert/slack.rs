@@ -46,11 +46,21 @@ fn code(text: &str) -> String {
     format!("```{}```", truncate(text, MAX_SECTION - 10))
 }
 
+/// Text from AWS (summaries, log lines, error messages) escaped for Slack: `&`, `<`, `>` are
+/// control characters there, so a log line could otherwise mention `<!channel>` or insert a
+/// link.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// The Slack message for `alert`.
 pub fn message(alert: &Alert) -> Value {
     let firing = alert.is_firing();
     let test = if alert.test { "TEST " } else { "" };
     let title = match (firing, alert.severity, alert.reason) {
+        // (The header is plain text: Slack does not interpret it.)
         (true, Severity::Critical, _) => {
             format!("{test}🔴 {} is {} (critical)", alert.stream, alert.health)
         }
@@ -78,15 +88,21 @@ pub fn message(alert: &Alert) -> Value {
     };
     blocks.push(section(&format!(
         "{}\n{when} · account `{}` · region `{}`",
-        alert.summary, alert.account, alert.region
+        escape(&alert.summary),
+        escape(&alert.account),
+        escape(&alert.region)
     )));
     if let Some(rc) = &alert.root_cause {
         blocks.push(section(&format!(
             "*Root cause* (`{}`): {}",
-            rc.check, rc.summary
+            escape(&rc.check),
+            escape(&rc.summary)
         )));
         if !rc.remediation.is_empty() && firing {
-            blocks.push(section(&format!("*Fix*\n{}", code(&rc.remediation))));
+            blocks.push(section(&format!(
+                "*Fix*\n{}",
+                code(&escape(&rc.remediation))
+            )));
         }
     } else if firing {
         blocks.push(section("*Root cause*: not determined yet"));
@@ -109,8 +125,8 @@ pub fn message(alert: &Alert) -> Value {
             blocks.push(section(&format!(
                 "*{}* `{}`: {}",
                 f.status.as_str().to_uppercase(),
-                f.check,
-                f.summary
+                escape(&f.check),
+                escape(&f.summary)
             )));
         }
         if others.len() > room {
@@ -120,7 +136,7 @@ pub fn message(alert: &Alert) -> Value {
             )));
         }
     }
-    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(&format!("incident `{}` · alert {} · {}", alert.incident_id, alert.sequence, alert.arn), MAX_SECTION)}]}));
+    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(&format!("incident `{}` · alert {} · {}", escape(&alert.incident_id), alert.sequence, escape(&alert.arn)), MAX_SECTION)}]}));
     blocks.truncate(MAX_BLOCKS);
     let mut text = format!(
         "{test}{}: {} — {}",
@@ -132,11 +148,15 @@ pub fn message(alert: &Alert) -> Value {
         } else {
             "RESOLVED"
         },
-        alert.stream,
-        alert.summary
+        escape(&alert.stream),
+        escape(&alert.summary)
     );
     if let Some(rc) = &alert.root_cause {
-        text.push_str(&format!(" Root cause {}: {}", rc.check, rc.summary));
+        text.push_str(&format!(
+            " Root cause {}: {}",
+            escape(&rc.check),
+            escape(&rc.summary)
+        ));
     }
     json!({"text": truncate(&text, MAX_FALLBACK), "blocks": blocks})
 }
@@ -218,5 +238,35 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("recovered"));
+    }
+
+    #[test]
+    fn text_from_aws_cannot_mention_the_channel_or_insert_links() {
+        let mut a = crate::plan::alerts::test_alert(chrono::Utc::now());
+        a.test = false;
+        a.summary = "orders: <!channel> & <https://evil.example|click>".into();
+        a.root_cause = Some(RootCause {
+            check: "lambda.invocation".into(),
+            summary: "log line: <!here> boom".into(),
+            remediation: "x > y".into(),
+        });
+        a.findings = vec![Finding {
+            check: "logging.errors".into(),
+            status: Status::Fail,
+            summary: "<@U123> said <!everyone>".into(),
+            evidence: serde_json::Value::Null,
+            remediation: String::new(),
+        }];
+        let m = message(&a).to_string();
+        for raw in [
+            "<!channel>",
+            "<!here>",
+            "<!everyone>",
+            "<@U123>",
+            "<https://evil",
+        ] {
+            assert!(!m.contains(raw), "{raw} survived: {m}");
+        }
+        assert!(m.contains("&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;"));
     }
 }

@@ -168,3 +168,88 @@ async fn signature_is_verified_by_the_receiver_and_4xx_is_permanent() {
     stop.cancel();
     futures::future::join_all(workers).await;
 }
+
+fn hook_settings(dir: &std::path::Path, rx: &Receiver) -> config::Settings {
+    sink_settings(
+        dir,
+        &format!(
+            "[[alerts.webhook]]\nname = \"hook\"\nurl = \"{}/hook\"\n",
+            rx.url
+        ),
+    )
+}
+
+#[tokio::test]
+async fn a_redirect_is_a_failed_delivery_never_followed() {
+    let rx = Receiver::start().await;
+    // A webhook behind a login: 302 to a page that answers 200.
+    rx.script(&[302, 307]);
+    let dir = tempfile::tempdir().unwrap();
+    let Running {
+        store,
+        metrics,
+        outbox,
+        stop,
+        workers,
+    } = running(&hook_settings(dir.path(), &rx));
+    enqueue(&outbox, &store, &alert("inc-r", 1, AlertStatus::Firing)).await;
+    let got = rx.wait_for(15, |g| !g.is_empty()).await;
+    assert_eq!(got.len(), 1);
+    let all = rx.all();
+    assert_eq!(
+        all.iter().map(|r| r.answered).collect::<Vec<_>>(),
+        vec![302, 307, 200],
+        "both redirects were failures and the alert was sent again, to the same URL"
+    );
+    assert_eq!(
+        metrics
+            .alert_delivery_failures_total
+            .with_label_values(&["hook"])
+            .get(),
+        2
+    );
+    assert!(store.snapshot().outbox.is_empty());
+    stop.cancel();
+    futures::future::join_all(workers).await;
+}
+
+#[tokio::test]
+async fn a_long_retry_after_is_capped_at_max_backoff() {
+    let rx = Receiver::start().await;
+    rx.script(&[503]);
+    rx.retry_after("86400");
+    let dir = tempfile::tempdir().unwrap();
+    let Running {
+        store,
+        outbox,
+        stop,
+        workers,
+        ..
+    } = running(&hook_settings(dir.path(), &rx));
+    enqueue(&outbox, &store, &alert("inc-ra", 1, AlertStatus::Firing)).await;
+    // max_backoff is 300 ms here: delivered within seconds, not a day.
+    let got = rx.wait_for(10, |g| !g.is_empty()).await;
+    assert_eq!(got.len(), 1);
+    stop.cancel();
+    futures::future::join_all(workers).await;
+}
+
+#[tokio::test]
+async fn too_many_requests_is_retried() {
+    let rx = Receiver::start().await;
+    rx.script(&[429, 429]);
+    let dir = tempfile::tempdir().unwrap();
+    let Running {
+        store,
+        outbox,
+        stop,
+        workers,
+        ..
+    } = running(&hook_settings(dir.path(), &rx));
+    enqueue(&outbox, &store, &alert("inc-429", 1, AlertStatus::Firing)).await;
+    let got = rx.wait_for(10, |g| !g.is_empty()).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(rx.all().len(), 3);
+    stop.cancel();
+    futures::future::join_all(workers).await;
+}

@@ -22,6 +22,8 @@ pub struct Received {
 struct Inner {
     script: VecDeque<u16>,
     got: Vec<Received>,
+    /// `Retry-After` sent with scripted 429/503 answers.
+    retry_after: Option<String>,
 }
 
 #[derive(Clone)]
@@ -34,7 +36,7 @@ async fn handle(
     State(inner): State<Arc<Mutex<Inner>>>,
     headers: HeaderMap,
     raw: Bytes,
-) -> StatusCode {
+) -> (StatusCode, HeaderMap) {
     let mut g = inner.lock().unwrap();
     let code = g.script.pop_front().unwrap_or(200);
     let body = serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null);
@@ -44,7 +46,20 @@ async fn handle(
         raw,
         answered: code,
     });
-    StatusCode::from_u16(code).unwrap()
+    // A scripted 3xx sends the client elsewhere, as a webhook behind a login page would.
+    let mut out = HeaderMap::new();
+    if (300..400).contains(&code) {
+        out.insert(axum::http::header::LOCATION, "/login".parse().unwrap());
+    }
+    if let (429 | 503, Some(ra)) = (code, &g.retry_after) {
+        out.insert(axum::http::header::RETRY_AFTER, ra.parse().unwrap());
+    }
+    (StatusCode::from_u16(code).unwrap(), out)
+}
+
+/// The page a redirect leads to: answers 200 to anything, records nothing.
+async fn landing() -> StatusCode {
+    StatusCode::OK
 }
 
 impl Receiver {
@@ -56,7 +71,7 @@ impl Receiver {
     pub async fn start_on(port: u16) -> Receiver {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app = Router::new()
-            .route("/{*path}", post(handle))
+            .route("/{*path}", post(handle).get(landing))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
@@ -69,6 +84,11 @@ impl Receiver {
             url: format!("http://{addr}"),
             inner,
         }
+    }
+
+    /// Send `Retry-After: value` with scripted 429 and 503 answers.
+    pub fn retry_after(&self, value: &str) {
+        self.inner.lock().unwrap().retry_after = Some(value.to_string());
     }
 
     /// Answer the next requests with these codes.
