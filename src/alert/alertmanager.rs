@@ -149,13 +149,48 @@ impl Sink for AlertmanagerSink {
     }
 }
 
-/// The firing alerts of the incidents open now (what [`resend_loop`] re-sends).
-pub type OpenAlerts = Arc<dyn Fn() -> Vec<Alert> + Send + Sync>;
+/// What the re-send loop reads of the open incidents, without holding the state: their firing
+/// alerts, and whether an incident is still open right before its alert is re-sent (it may
+/// have been resolved while the loop was sending others).
+#[derive(Clone)]
+pub struct OpenIncidents {
+    pub firing: Arc<dyn Fn() -> Vec<Alert> + Send + Sync>,
+    pub is_open: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+}
+
+/// One round of re-sends: every open incident's firing alert to every Alertmanager sink that
+/// takes its stream. Returns how many were sent.
+pub async fn resend_once(
+    open: &OpenIncidents,
+    sinks: &[Arc<AlertmanagerSink>],
+    metrics: &Metrics,
+) -> usize {
+    let mut sent = 0;
+    for alert in (open.firing)() {
+        for sink in sinks.iter().filter(|s| s.accepts(&alert.stream)) {
+            // A resolved incident re-sent as firing would re-open it in Alertmanager.
+            if !(open.is_open)(&alert.incident_id) {
+                break;
+            }
+            match sink.send(&alert).await {
+                Ok(()) => sent += 1,
+                Err(e) => {
+                    metrics
+                        .alert_delivery_failures_total
+                        .with_label_values(&[sink.name()])
+                        .inc();
+                    tracing::warn!(sink = sink.name(), stream = %alert.stream, error = %e, "alertmanager re-send failed");
+                }
+            }
+        }
+    }
+    sent
+}
 
 /// Re-send the firing alert of every open incident to every Alertmanager sink, each
 /// `resend_every`, until `shutdown`.
 pub async fn resend_loop(
-    open_alerts: OpenAlerts,
+    open: OpenIncidents,
     sinks: Vec<Arc<AlertmanagerSink>>,
     metrics: Metrics,
     shutdown: CancellationToken,
@@ -170,21 +205,9 @@ pub async fn resend_loop(
             _ = tick.tick() => {}
             _ = shutdown.cancelled() => return,
         }
-        let open = open_alerts();
-        for alert in &open {
-            for sink in sinks.iter().filter(|s| s.accepts(&alert.stream)) {
-                let sent = tokio::select! {
-                    r = sink.send(alert) => r,
-                    _ = shutdown.cancelled() => return,
-                };
-                if let Err(e) = sent {
-                    metrics
-                        .alert_delivery_failures_total
-                        .with_label_values(&[sink.name()])
-                        .inc();
-                    tracing::warn!(sink = sink.name(), stream = %alert.stream, error = %e, "alertmanager re-send failed");
-                }
-            }
+        tokio::select! {
+            _ = resend_once(&open, &sinks, &metrics) => {}
+            _ = shutdown.cancelled() => return,
         }
     }
 }

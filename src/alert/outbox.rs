@@ -104,6 +104,41 @@ pub fn due(entry: &OutboxEntry, now: DateTime<Utc>, d: &DeliverySettings) -> Due
     }
 }
 
+/// What a sink's worker does next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    Send(OutboxEntry),
+    Expire(OutboxEntry),
+    /// Nothing is due before this long.
+    Wait(Duration),
+    /// The sink's queue is empty.
+    Idle,
+}
+
+/// The next step of `sink`'s worker: alerts are delivered in creation order **per incident**
+/// (a resolved alert never before its firing one), and an incident whose head waits for a
+/// retry never holds back another incident's alerts.
+pub fn next_for_sink(
+    pending: &[OutboxEntry],
+    sink: &str,
+    now: DateTime<Utc>,
+    d: &DeliverySettings,
+) -> Next {
+    let mut heads = std::collections::HashSet::new();
+    let mut wait: Option<Duration> = None;
+    for e in pending.iter().filter(|e| e.sink == sink) {
+        if !heads.insert(e.alert.incident_id.as_str()) {
+            continue;
+        }
+        match due(e, now, d) {
+            Due::Expired => return Next::Expire(e.clone()),
+            Due::Now => return Next::Send(e.clone()),
+            Due::In(w) => wait = Some(wait.map_or(w, |x| x.min(w))),
+        }
+    }
+    wait.map_or(Next::Idle, Next::Wait)
+}
+
 /// The wait after a retryable failure: the backoff, or the receiver's `Retry-After` when it
 /// asks for longer, never past `delivery.max_backoff` (a receiver asking for a day must not
 /// hold the alert that long).
@@ -235,12 +270,6 @@ impl Outbox {
             .collect()
     }
 
-    fn head(&self, sink: &str) -> Option<OutboxEntry> {
-        with_queue(self.store.as_ref(), |pending, _| {
-            pending.iter().find(|e| e.sink == sink).cloned()
-        })
-    }
-
     fn remove(&self, entry: &OutboxEntry) {
         let key = entry.alert.idempotency_key();
         with_queue(self.store.as_ref(), |pending, _| {
@@ -263,26 +292,31 @@ impl Outbox {
             if shutdown.is_cancelled() {
                 return;
             }
-            let Some(entry) = self.head(&name) else {
-                tokio::select! {
-                    _ = wake.notified() => {}
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            let next = with_queue(self.store.as_ref(), |pending, _| {
+                next_for_sink(pending, &name, Utc::now(), &self.delivery)
+            });
+            let entry = match next {
+                Next::Send(e) => e,
+                Next::Idle => {
+                    tokio::select! {
+                        _ = wake.notified() => {}
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+                    }
+                    continue;
                 }
-                continue;
-            };
-            match due(&entry, Utc::now(), &self.delivery) {
-                Due::Now => {}
-                Due::In(wait) => {
+                Next::Wait(wait) => {
+                    // A new alert (another incident) may be due before: wake up for it.
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
+                        _ = wake.notified() => {}
                         _ = shutdown.cancelled() => return,
                     }
                     continue;
                 }
-                Due::Expired => {
+                Next::Expire(entry) => {
                     tracing::error!(sink = %name, key = %entry.alert.idempotency_key(), stream = %entry.alert.stream,
-                    attempts = entry.attempts, last_error = ?entry.last_error, "alert dropped: older than delivery.give_up_after");
+                        attempts = entry.attempts, last_error = ?entry.last_error, "alert dropped: older than delivery.give_up_after");
                     self.remove(&entry);
                     self.metrics
                         .alerts_dropped_total
@@ -291,7 +325,7 @@ impl Outbox {
                     self.persist().await;
                     continue;
                 }
-            }
+            };
             let result = tokio::select! {
                 r = sink.send(&entry.alert) => r,
                 _ = shutdown.cancelled() => return,
@@ -408,6 +442,48 @@ mod tests {
             retry_delay(&d, b, Some(Duration::from_secs(86_400))),
             Duration::from_secs(60)
         );
+    }
+
+    fn entry(incident: &str, seq: u32, next_in_s: i64, now: DateTime<Utc>) -> OutboxEntry {
+        let mut a = crate::plan::alerts::test_alert(now);
+        a.incident_id = incident.into();
+        a.sequence = seq;
+        OutboxEntry {
+            sink: "hook".into(),
+            alert: a,
+            enqueued_at: now,
+            attempts: 0,
+            next_attempt_at: now + chrono::Duration::seconds(next_in_s),
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn one_incident_waiting_for_a_retry_never_holds_back_another() {
+        let now = Utc::now();
+        let d = delivery();
+        // inc-a's firing alert waits an hour (a receiver that keeps failing it); inc-a's
+        // resolved alert must wait behind it; inc-b's alert goes now.
+        let q = vec![
+            entry("inc-a", 1, 3600, now),
+            entry("inc-a", 2, 0, now),
+            entry("inc-b", 1, 0, now),
+        ];
+        match next_for_sink(&q, "hook", now, &d) {
+            Next::Send(e) => assert_eq!(e.alert.idempotency_key(), "inc-b:1"),
+            other => panic!("{other:?}"),
+        }
+        // Only inc-a's head left: wait for it, never send its second alert first.
+        let q = vec![entry("inc-a", 1, 3600, now), entry("inc-a", 2, 0, now)];
+        assert_eq!(
+            next_for_sink(&q, "hook", now, &d),
+            Next::Wait(Duration::from_secs(3600))
+        );
+        assert_eq!(next_for_sink(&[], "hook", now, &d), Next::Idle);
+        // Other sinks' entries are not this worker's.
+        let mut other = entry("inc-c", 1, 0, now);
+        other.sink = "slack".into();
+        assert_eq!(next_for_sink(&[other], "hook", now, &d), Next::Idle);
     }
 
     #[test]

@@ -74,7 +74,7 @@ pub async fn start_with(
         tasks.spawn(worker);
     }
     tasks.spawn(crate::alert::alertmanager::resend_loop(
-        monitor.open_alerts(),
+        monitor.open_incidents(),
         sinks.alertmanagers,
         monitor.metrics.clone(),
         shutdown.clone(),

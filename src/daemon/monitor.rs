@@ -14,7 +14,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::publish::StreamSeries;
-use crate::alert::alertmanager::OpenAlerts;
+use crate::alert::alertmanager::OpenIncidents;
 use crate::alert::outbox::{Outbox, OutboxEntry};
 use crate::alert::Sink;
 use crate::aws::{FirehoseApi, MetricsApi};
@@ -111,18 +111,22 @@ impl Monitor {
         })
     }
 
-    /// The firing alerts of the open incidents, read from the state when called (for the
-    /// Alertmanager re-send loop, which never holds the store).
-    pub fn open_alerts(&self) -> OpenAlerts {
+    /// The open incidents as the Alertmanager re-send loop reads them: from the state, when
+    /// called (the loop never holds the store).
+    pub fn open_incidents(&self) -> OpenIncidents {
         let store = self.store.clone();
-        Arc::new(move || {
+        let firing = Arc::new(move || {
             store.with(|s| {
                 s.incidents
                     .values()
                     .filter_map(|i| i.last_firing.as_ref().map(|f| f.to_alert()))
                     .collect()
             })
-        })
+        });
+        let store = self.store.clone();
+        let is_open =
+            Arc::new(move |id: &str| store.with(|s| s.incidents.values().any(|i| i.id == id)));
+        OpenIncidents { firing, is_open }
     }
 
     /// A scheduler tick: run a cycle unless one is still running (then count a skip).

@@ -253,3 +253,32 @@ async fn too_many_requests_is_retried() {
     stop.cancel();
     futures::future::join_all(workers).await;
 }
+
+#[tokio::test]
+async fn the_alertmanager_re_send_skips_an_incident_resolved_meanwhile() {
+    use firehose_sentinel::alert::alertmanager::{resend_once, OpenIncidents};
+    let rx = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = sink_settings(
+        dir.path(),
+        &format!(
+            "[[alerts.alertmanager]]\nname = \"am\"\nurls = [\"{}\"]\n",
+            rx.url
+        ),
+    );
+    let sinks = firehose_sentinel::alert::build(&s).alertmanagers;
+    let open_one = alert("inc-open", 1, AlertStatus::Firing);
+    let closed = alert("inc-closed", 1, AlertStatus::Firing);
+    // The snapshot was taken while both were open; inc-closed resolved before its turn.
+    let snapshot = vec![open_one.clone(), closed.clone()];
+    let open = OpenIncidents {
+        firing: Arc::new(move || snapshot.clone()),
+        is_open: Arc::new(|id: &str| id == "inc-open"),
+    };
+    let sent = resend_once(&open, &sinks, &Metrics::new()).await;
+    assert_eq!(sent, 1);
+    let got = rx.all();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].raw.windows(8).any(|w| w == b"inc-open"));
+    assert!(!got[0].raw.windows(10).any(|w| w == b"inc-closed"));
+}
