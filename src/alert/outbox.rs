@@ -15,13 +15,20 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use chrono::DateTime;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use futures::future::BoxFuture;
+use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 
 use super::{SendError, Sink};
 use crate::config::DeliverySettings;
 use crate::model::{Alert, AlertStatus, ErrorKind};
 use crate::telemetry::metrics::Metrics;
+
+/// Panics in a row after which a delivery worker stays down.
+pub const WORKER_RESTARTS: u32 = 5;
 
 /// Rejected alerts kept for inspection.
 pub const MAX_REJECTED: usize = 100;
@@ -244,16 +251,48 @@ impl Outbox {
     }
 
     /// One delivery worker per sink, until `shutdown`: the futures, for the caller to spawn
-    /// and join.
+    /// and join. A worker that panics (a bug) is logged, counted and started again; after
+    /// [`WORKER_RESTARTS`] panics in a row it stays down and `dead` counts it (`/healthz`
+    /// then fails).
     pub fn workers(self: &Arc<Self>, shutdown: CancellationToken) -> Vec<BoxFuture<'static, ()>> {
+        self.supervised_workers(shutdown, Arc::new(AtomicUsize::new(0)))
+    }
+
+    /// [`Outbox::workers`], counting dead workers in `dead`.
+    pub fn supervised_workers(
+        self: &Arc<Self>,
+        shutdown: CancellationToken,
+        dead: Arc<AtomicUsize>,
+    ) -> Vec<BoxFuture<'static, ()>> {
         self.sinks
             .iter()
             .map(|s| {
                 let me = self.clone();
                 let sink = s.clone();
                 let shutdown = shutdown.clone();
-                let worker: BoxFuture<'static, ()> =
-                    Box::pin(async move { me.worker(sink, shutdown).await });
+                let dead = dead.clone();
+                let worker: BoxFuture<'static, ()> = Box::pin(async move {
+                    let mut panics = 0;
+                    loop {
+                        let run = AssertUnwindSafe(me.worker(sink.clone(), shutdown.clone()))
+                            .catch_unwind()
+                            .await;
+                        let Err(p) = run else { return };
+                        panics += 1;
+                        me.metrics.error(ErrorKind::Panic);
+                        tracing::error!(sink = sink.name(), panics, panic = ?p.downcast_ref::<&str>(),
+                            "alert delivery worker panicked; restarting it");
+                        if panics >= WORKER_RESTARTS {
+                            tracing::error!(sink = sink.name(), "alert delivery worker keeps panicking; it stays down");
+                            dead.fetch_add(1, Ordering::SeqCst);
+                            return;
+                        }
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            _ = shutdown.cancelled() => return,
+                        }
+                    }
+                });
                 worker
             })
             .collect()
@@ -494,5 +533,47 @@ mod tests {
         let b3 = backoff(&d, 3);
         assert!(b3 >= Duration::from_millis(6400) && b3 <= Duration::from_millis(9600));
         assert!(backoff(&d, 30) <= Duration::from_secs(60));
+    }
+
+    struct Panicking;
+
+    #[async_trait::async_trait]
+    impl Sink for Panicking {
+        fn name(&self) -> &str {
+            "boom"
+        }
+        fn kind(&self) -> &'static str {
+            "webhook"
+        }
+        fn accepts(&self, _: &str) -> bool {
+            true
+        }
+        async fn send(&self, _: &Alert) -> Result<(), SendError> {
+            panic!("a bug in a sink");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_worker_that_keeps_panicking_is_restarted_then_reported_dead() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = crate::state::StateStore::open(&dir.path().join("s.json"));
+        let store = Arc::new(store);
+        let metrics = Metrics::new();
+        let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(Panicking)];
+        let outbox = Outbox::new(store.clone(), sinks, metrics.clone(), delivery());
+        let now = Utc::now();
+        let entries = outbox.entries_for(&crate::plan::alerts::test_alert(now), now);
+        store.with(|s| s.outbox.extend(entries));
+        let dead = Arc::new(AtomicUsize::new(0));
+        let stop = CancellationToken::new();
+        let workers = outbox.supervised_workers(stop.clone(), dead.clone());
+        futures::future::join_all(workers).await;
+        assert_eq!(dead.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            metrics.errors_total.with_label_values(&["panic"]).get(),
+            u64::from(WORKER_RESTARTS)
+        );
+        // The alert is still there to send once the bug is fixed.
+        assert_eq!(store.snapshot().outbox.len(), 1);
     }
 }

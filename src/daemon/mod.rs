@@ -70,7 +70,11 @@ pub async fn start_with(
     let poll_expr = settings.schedule.poll.clone();
     let sinks = crate::alert::build(&settings);
     let monitor = Monitor::new(settings, metrics, api, diagnoser, sinks.all);
-    for worker in monitor.outbox.workers(shutdown.clone()) {
+    let dead_workers = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for worker in monitor
+        .outbox
+        .supervised_workers(shutdown.clone(), dead_workers.clone())
+    {
         tasks.spawn(worker);
     }
     tasks.spawn(crate::alert::alertmanager::resend_loop(
@@ -83,6 +87,7 @@ pub async fn start_with(
         metrics: monitor.metrics.clone(),
         status: monitor.published.report.clone(),
         ready: monitor.published.ready.clone(),
+        dead_workers,
     };
     let (addr, server) = http::serve(listen, state, shutdown.clone())
         .await

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::publish::StreamSeries;
@@ -28,6 +28,23 @@ use crate::poll::inventory::{self, Entry, Inventory};
 use crate::report::{Report, StreamReport};
 use crate::state::StateStore;
 use crate::telemetry::metrics::Metrics;
+
+/// Clears the "a cycle is running" flag when dropped.
+struct PollingFlag<'a>(&'a AtomicBool);
+
+impl Drop for PollingFlag<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// The text of a panic payload.
+pub fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
 
 /// The AWS reads a cycle needs, so tests can substitute them.
 pub trait CycleApi: FirehoseApi + MetricsApi {}
@@ -130,17 +147,25 @@ impl Monitor {
     }
 
     /// A scheduler tick: run a cycle unless one is still running (then count a skip).
+    /// A cycle that panics (a bug) is logged and counted, and the next tick runs as usual.
     pub async fn tick(self: &Arc<Self>, shutdown: &CancellationToken) {
         if self.polling.swap(true, Ordering::SeqCst) {
             self.metrics.polls_skipped_total.inc();
             tracing::warn!("previous poll still running; this tick is skipped");
             return;
         }
+        // Cleared however the cycle ends: normally, abandoned, or by a panic.
+        let _polling = PollingFlag(&self.polling);
+        let cycle = std::panic::AssertUnwindSafe(self.cycle(Utc::now())).catch_unwind();
         tokio::select! {
-            _ = self.cycle(Utc::now()) => {}
+            r = cycle => {
+                if let Err(panic) = r {
+                    tracing::error!(panic = %panic_message(&panic), "poll cycle panicked; the next tick runs as usual");
+                    self.metrics.error(ErrorKind::Panic);
+                }
+            }
             _ = shutdown.cancelled() => tracing::info!("poll abandoned for shutdown"),
         }
-        self.polling.store(false, Ordering::SeqCst);
     }
 
     /// Refresh the inventory when `streams.refresh` has passed since the last one, or now.

@@ -249,3 +249,59 @@ async fn a_named_stream_that_no_longer_delivers_to_s3_closes_its_incident() {
     );
     assert_eq!(w.health("orders"), Health::Unknown);
 }
+
+/// Panics in its first diagnosis (a bug), then names `s3.bucket`.
+struct PanicsOnce(std::sync::atomic::AtomicBool);
+
+#[async_trait]
+impl Diagnose for PanicsOnce {
+    async fn diagnose(&self, d: &StreamDescription, w: Window, now: DateTime<Utc>) -> Diagnosis {
+        if !self.0.swap(true, Ordering::SeqCst) {
+            panic!("a bug in a check");
+        }
+        BucketGone.diagnose(d, w, now).await
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_cycle_is_counted_and_the_next_tick_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let aws = Arc::new(FakeAws::default());
+    aws.add(s3_stream("orders"));
+    for m in [5, 6, 7] {
+        aws.put("orders", "DeliveryToS3.Success", at(m), 0.0);
+    }
+    // Datapoints close to now: tick() reads the real clock.
+    let now = Utc::now();
+    for k in 1..=3 {
+        aws.put(
+            "orders",
+            "DeliveryToS3.Success",
+            now - chrono::Duration::minutes(k),
+            0.0,
+        );
+    }
+    let s = settings(dir.path(), &["orders"]);
+    let sinks = crate::alert::build(&s).all;
+    let m = Monitor::new(
+        s,
+        crate::telemetry::metrics::Metrics::new(),
+        aws,
+        Arc::new(PanicsOnce(Default::default())),
+        sinks,
+    );
+    let token = tokio_util::sync::CancellationToken::new();
+    m.tick(&token).await;
+    assert_eq!(
+        m.metrics.errors_total.with_label_values(&["panic"]).get(),
+        1
+    );
+    // Not stuck "still polling": the next tick runs, and finishes the incident's alert.
+    m.tick(&token).await;
+    assert_eq!(m.metrics.polls_skipped_total.get(), 0);
+    assert_eq!(
+        m.store.with(|s| s.outbox.len()),
+        1,
+        "the firing alert is queued"
+    );
+}

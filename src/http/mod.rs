@@ -25,16 +25,31 @@ pub struct AppState {
     pub metrics: Metrics,
     pub status: Arc<RwLock<Report>>,
     pub ready: Arc<AtomicBool>,
+    /// Alert delivery workers that stopped for good (they kept panicking).
+    pub dead_workers: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(page))
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/v1/status", get(status))
         .with_state(state)
+}
+
+/// Alive, unless an alert delivery worker is dead: then alerts would silently pile up.
+async fn healthz(State(s): State<AppState>) -> Response {
+    let dead = s.dead_workers.load(Ordering::SeqCst);
+    if dead > 0 {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{dead} alert delivery worker(s) stopped: alerts are not being sent\n"),
+        )
+            .into_response();
+    }
+    "ok\n".into_response()
 }
 
 /// The report of the last cycle (an empty one if the lock was poisoned).
@@ -100,4 +115,25 @@ pub async fn serve(
         }
     };
     Ok((bound, server))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn healthz_fails_while_an_alert_worker_is_dead() {
+        let s = AppState {
+            metrics: Metrics::new(),
+            status: Arc::new(RwLock::new(Report::empty())),
+            ready: Arc::new(AtomicBool::new(true)),
+            dead_workers: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        };
+        assert_eq!(healthz(State(s.clone())).await.status(), StatusCode::OK);
+        s.dead_workers.store(1, Ordering::SeqCst);
+        assert_eq!(
+            healthz(State(s)).await.status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
 }

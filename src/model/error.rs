@@ -13,10 +13,12 @@ pub enum ErrorKind {
     AwsTimeout,
     AwsConnection,
     AwsService,
+    /// A poll cycle or a worker panicked (a bug): it was logged and the loop went on.
+    Panic,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; 9] = [
         ErrorKind::StateCorrupt,
         ErrorKind::StateWrite,
         ErrorKind::AwsAccessDenied,
@@ -25,6 +27,7 @@ impl ErrorKind {
         ErrorKind::AwsTimeout,
         ErrorKind::AwsConnection,
         ErrorKind::AwsService,
+        ErrorKind::Panic,
     ];
 
     /// The `kind` label value.
@@ -38,6 +41,7 @@ impl ErrorKind {
             ErrorKind::AwsTimeout => "aws_timeout",
             ErrorKind::AwsConnection => "aws_connection",
             ErrorKind::AwsService => "aws_service",
+            ErrorKind::Panic => "panic",
         }
     }
 }
