@@ -50,6 +50,16 @@ pub enum StateError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Not a content problem: moving the file aside would lose incidents and alerts.
+    #[error("cannot read state file {path}: {source} (fix the path or its permissions; the file is left as it is)")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("state file {path} has format version {version}, newer than this firehose-sentinel knows ({STATE_VERSION}): run the newer version, or move the file away to start empty")]
+    Newer { path: PathBuf, version: u32 },
+    #[error("state file {path} is in use by another firehose-sentinel (lock {lock} held): two daemons must not share a state file")]
+    Locked { path: PathBuf, lock: PathBuf },
 }
 
 /// The state in memory plus its file.
@@ -61,45 +71,91 @@ pub struct StateStore {
     /// Version last written; held by the blocking write itself, so a cancelled save can
     /// never land after a newer one.
     written: std::sync::Arc<Mutex<u64>>,
+    /// The exclusive lock on `PATH.lock`, held while the store lives.
+    lock: Mutex<Option<std::fs::File>>,
+}
+
+/// Take the exclusive lock of the state file at `path`.
+fn lock(path: &Path) -> Result<std::fs::File, StateError> {
+    let lock_path = PathBuf::from(format!("{}.lock", path.display()));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let read_err = |source| StateError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(read_err)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(read_err)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked {
+            path: path.to_path_buf(),
+            lock: lock_path,
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(read_err(e)),
+    }
 }
 
 impl StateStore {
-    /// Load `path`. Missing: empty state. Unreadable or corrupt: moved aside, empty state, and
-    /// the returned message says where it went.
-    pub fn open(path: &Path) -> (StateStore, Option<String>) {
+    /// Load `path`, holding `PATH.lock` for as long as the store lives (one daemon per state
+    /// file). Missing: empty state. Content that does not parse: moved to
+    /// `PATH.corrupt-UNIXTIME`, empty state, and the returned message says where it went. Any
+    /// other failure (unreadable, a directory, a newer format, locked) is an error naming the
+    /// path; the file is left untouched.
+    pub fn open(path: &Path) -> Result<(StateStore, Option<String>), StateError> {
+        let lock = lock(path)?;
         let (state, warning) = match std::fs::read(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (State::default(), None),
-            Err(e) => (
-                State::default(),
-                Some(move_aside(path, &format!("cannot read: {e}"))),
-            ),
-            Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
-                Ok(s) if s.version == STATE_VERSION => (s, None),
-                Ok(s) => (
-                    State::default(),
-                    Some(move_aside(
-                        path,
-                        &format!(
-                            "unsupported state version {} (expected {STATE_VERSION})",
-                            s.version
-                        ),
-                    )),
-                ),
-                Err(e) => (
-                    State::default(),
-                    Some(move_aside(path, &format!("not valid state JSON: {e}"))),
-                ),
+            Err(source) => {
+                return Err(StateError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+            Ok(bytes) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Ok(v)
+                    if v.get("version")
+                        .and_then(|x| x.as_u64())
+                        .is_some_and(|x| x > u64::from(STATE_VERSION)) =>
+                {
+                    return Err(StateError::Newer {
+                        path: path.to_path_buf(),
+                        version: v["version"].as_u64().unwrap_or_default() as u32,
+                    })
+                }
+                _ => match serde_json::from_slice::<State>(&bytes) {
+                    Ok(s) => (s, None),
+                    Err(e) => (
+                        State::default(),
+                        Some(move_aside(path, &format!("not valid state JSON: {e}"))),
+                    ),
+                },
             },
         };
-        (
+        Ok((
             StateStore {
                 path: path.to_path_buf(),
                 state: Mutex::new(state),
                 changes: AtomicU64::new(0),
                 written: std::sync::Arc::new(Mutex::new(0)),
+                lock: Mutex::new(Some(lock)),
             },
             warning,
-        )
+        ))
+    }
+
+    /// Let another process (or a restarted daemon) open the state file.
+    pub fn release(&self) {
+        if let Ok(mut l) = self.lock.lock() {
+            *l = None;
+        }
     }
 
     /// Read or change the state. Changes are written by the next [`StateStore::save`].
@@ -188,12 +244,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::process::id(),
         SEQ.fetch_add(1, Ordering::SeqCst)
     ));
-    {
+    let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        // A failed write leaves no temporary file behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    std::fs::rename(&tmp, path)?;
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
@@ -208,7 +269,7 @@ mod tests {
     async fn round_trip_and_corrupt_file_is_moved_aside() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/state.json");
-        let (store, warn) = StateStore::open(&path);
+        let (store, warn) = StateStore::open(&path).unwrap();
         assert!(warn.is_none());
         store.with(|s| {
             s.incidents.insert(
@@ -223,12 +284,15 @@ mod tests {
             )
         });
         store.save().await.unwrap();
-        let (again, warn) = StateStore::open(&path);
+        let saved = store.snapshot();
+        drop(store);
+        let (again, warn) = StateStore::open(&path).unwrap();
         assert!(warn.is_none());
-        assert_eq!(again.snapshot(), store.snapshot());
+        assert_eq!(again.snapshot(), saved);
+        drop(again);
 
         std::fs::write(&path, b"{not json").unwrap();
-        let (fresh, warn) = StateStore::open(&path);
+        let (fresh, warn) = StateStore::open(&path).unwrap();
         let warn = warn.unwrap();
         assert!(warn.contains("moved to"), "{warn}");
         assert!(fresh.snapshot().incidents.is_empty());
@@ -259,7 +323,7 @@ mod tests {
             "findings":[],"metrics":{},"test":false,"reason":"opened",
             "created_at":"2026-11-26T03:00:00Z"}}},"outbox":[],"rejected":[]}"#;
         std::fs::write(&path, old).unwrap();
-        let (store, warn) = StateStore::open(&path);
+        let (store, warn) = StateStore::open(&path).unwrap();
         assert!(warn.is_none(), "{warn:?}");
         let snap = store.snapshot();
         let firing = snap.incidents["orders"].last_firing.as_ref().unwrap();
@@ -268,5 +332,56 @@ mod tests {
             "inc-0123456789abcdef:1"
         );
         assert_eq!(firing.root_cause.as_ref().unwrap().check, "s3.bucket");
+    }
+
+    #[test]
+    fn a_readable_state_file_is_never_thrown_away() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory at the path: an error naming it, nothing moved aside.
+        let path = dir.path().join("state.json");
+        std::fs::create_dir(&path).unwrap();
+        let err = StateStore::open(&path).err().unwrap().to_string();
+        assert!(
+            err.contains("state.json") && err.contains("cannot read"),
+            "{err}"
+        );
+        assert!(path.is_dir());
+        // A newer format: an error, the file untouched.
+        let path = dir.path().join("newer.json");
+        std::fs::write(&path, br#"{"version": 99, "incidents": {}}"#).unwrap();
+        let err = StateStore::open(&path).err().unwrap().to_string();
+        assert!(err.contains("version 99"), "{err}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            br#"{"version": 99, "incidents": {}}"#
+        );
+    }
+
+    #[test]
+    fn two_daemons_never_share_a_state_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let (first, _) = StateStore::open(&path).unwrap();
+        let err = StateStore::open(&path).err().unwrap().to_string();
+        assert!(err.contains("in use by another firehose-sentinel"), "{err}");
+        first.release();
+        assert!(StateStore::open(&path).is_ok(), "free once released");
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let (store, _) = StateStore::open(&path).unwrap();
+        // The rename over a directory fails after the temporary file was written.
+        std::fs::create_dir(&path).unwrap();
+        assert!(store.save().await.is_err());
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp-"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 }

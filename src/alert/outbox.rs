@@ -556,7 +556,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_worker_that_keeps_panicking_is_restarted_then_reported_dead() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, _) = crate::state::StateStore::open(&dir.path().join("s.json"));
+        let (store, _) = crate::state::StateStore::open(&dir.path().join("s.json")).unwrap();
         let store = Arc::new(store);
         let metrics = Metrics::new();
         let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(Panicking)];

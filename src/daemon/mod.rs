@@ -35,6 +35,8 @@ pub enum DaemonError {
     },
     #[error("scheduler: {0}")]
     Scheduler(String),
+    #[error("{0}")]
+    State(#[from] crate::state::StateError),
 }
 
 /// A running daemon.
@@ -69,7 +71,7 @@ pub async fn start_with(
     let listen = settings.server.listen;
     let poll_expr = settings.schedule.poll.clone();
     let sinks = crate::alert::build(&settings);
-    let monitor = Monitor::new(settings, metrics, api, diagnoser, sinks.all);
+    let monitor = Monitor::new(settings, metrics, api, diagnoser, sinks.all)?;
     let dead_workers = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for worker in monitor
         .outbox
@@ -156,6 +158,9 @@ impl Running {
             Err(_) => tracing::error!("state file write at shutdown timed out"),
             Ok(Ok(())) => {}
         }
+        // Free the state file for a restart in this process (abandoned tasks may still hold
+        // the monitor).
+        self.monitor.store.release();
     }
 }
 

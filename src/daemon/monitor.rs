@@ -26,7 +26,7 @@ use crate::plan::{self, Diagnosed, Plan, StreamCycle};
 use crate::poll;
 use crate::poll::inventory::{self, Entry, Inventory};
 use crate::report::{Report, StreamReport};
-use crate::state::StateStore;
+use crate::state::{StateError, StateStore};
 use crate::telemetry::metrics::Metrics;
 
 /// Clears the "a cycle is running" flag when dropped.
@@ -85,15 +85,15 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    /// Open the state file and build the outbox over `sinks`.
+    /// Open (and lock) the state file and build the outbox over `sinks`.
     pub fn new(
         settings: Settings,
         metrics: Metrics,
         api: Arc<dyn CycleApi>,
         diagnoser: Arc<dyn Diagnose>,
         sinks: Vec<Arc<dyn Sink>>,
-    ) -> Arc<Monitor> {
-        let (store, warning) = StateStore::open(&settings.state.path);
+    ) -> Result<Arc<Monitor>, StateError> {
+        let (store, warning) = StateStore::open(&settings.state.path)?;
         if let Some(w) = warning {
             tracing::error!("{w}");
             metrics.error(ErrorKind::StateCorrupt);
@@ -109,7 +109,7 @@ impl Monitor {
         if open > 0 {
             tracing::info!(open, "restored open incidents from the state file");
         }
-        Arc::new(Monitor {
+        Ok(Arc::new(Monitor {
             settings,
             metrics,
             store,
@@ -125,7 +125,7 @@ impl Monitor {
             refreshed: Mutex::new(Refreshed::default()),
             diagnoses: Mutex::new(HashMap::new()),
             series: StreamSeries::default(),
-        })
+        }))
     }
 
     /// The open incidents as the Alertmanager re-send loop reads them: from the state, when

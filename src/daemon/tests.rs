@@ -70,7 +70,8 @@ fn world(streams: &[&str]) -> World {
         aws.clone(),
         Arc::new(BucketGone),
         sinks,
-    );
+    )
+    .unwrap();
     World {
         aws,
         monitor,
@@ -207,6 +208,7 @@ async fn a_restart_while_discovery_fails_keeps_open_incidents_open() {
             Arc::new(BucketGone),
             sinks,
         )
+        .unwrap()
     };
     let first = start(aws.clone());
     for m in [5, 6, 7] {
@@ -214,6 +216,7 @@ async fn a_restart_while_discovery_fails_keeps_open_incidents_open() {
     }
     first.cycle(at(8)).await;
     assert_eq!(first.store.with(|s| s.incidents.len()), 1);
+    first.store.release();
     drop(first);
     // The process restarts while ListDeliveryStreams is throttled (credentials not ready,
     // rate exceeded): the new inventory starts empty.
@@ -289,7 +292,8 @@ async fn a_panicking_cycle_is_counted_and_the_next_tick_runs() {
         aws,
         Arc::new(PanicsOnce(Default::default())),
         sinks,
-    );
+    )
+    .unwrap();
     let token = tokio_util::sync::CancellationToken::new();
     m.tick(&token).await;
     assert_eq!(

@@ -45,7 +45,7 @@ struct Running {
 }
 
 fn running(s: &config::Settings) -> Running {
-    let (store, _) = StateStore::open(&s.state.path);
+    let (store, _) = StateStore::open(&s.state.path).unwrap();
     let store = Arc::new(store);
     let metrics = Metrics::new();
     let outbox = Outbox::new(
