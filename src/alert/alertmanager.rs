@@ -133,7 +133,7 @@ impl Sink for AlertmanagerSink {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     permanent &= matches!(e, SendError::Permanent { .. });
-                    errors.push(format!("{url}: {e}"));
+                    errors.push(format!("{}: {e}", crate::config::redact_url(url)));
                 }
             }
         }

@@ -29,6 +29,7 @@ pub struct Settings {
 pub struct AwsSettings {
     /// `None`: the SDK's default region chain decides.
     pub region: Option<String>,
+    #[serde(serialize_with = "redacted_opt_url")]
     pub endpoint_url: Option<String>,
     #[serde(with = "humantime_serde_compat")]
     pub timeout: Duration,
@@ -175,6 +176,7 @@ pub struct SlackConfig {
 #[derive(Debug, Clone, Serialize)]
 pub struct AlertmanagerConfig {
     pub name: String,
+    #[serde(serialize_with = "redacted_urls")]
     pub urls: Vec<String>,
     #[serde(with = "humantime_serde_compat")]
     pub resend_every: Duration,
@@ -185,6 +187,7 @@ pub struct AlertmanagerConfig {
 pub struct PagerDutyConfig {
     pub name: String,
     pub routing_key: Secret,
+    #[serde(serialize_with = "redacted_url")]
     pub url: String,
     pub streams: StreamFilter,
 }
@@ -201,4 +204,34 @@ impl Settings {
     pub fn redacted_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("<unprintable: {e}>"))
     }
+}
+
+/// `url` with any credentials in it (`user:password@`) replaced: safe to print or log.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("redacted");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Ok(_) => url.to_string(),
+        // Unparsable: print nothing of it that could hold a secret.
+        Err(_) => "<unparsable URL>".to_string(),
+    }
+}
+
+fn redacted_url<S: serde::Serializer>(u: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&redact_url(u))
+}
+
+fn redacted_opt_url<S: serde::Serializer>(u: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match u {
+        Some(u) => s.serialize_some(&redact_url(u)),
+        None => s.serialize_none(),
+    }
+}
+
+fn redacted_urls<S: serde::Serializer>(urls: &[String], s: S) -> Result<S::Ok, S::Error> {
+    let v: Vec<String> = urls.iter().map(|u| redact_url(u)).collect();
+    v.serialize(s)
 }

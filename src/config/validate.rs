@@ -19,6 +19,10 @@ use super::settings::GlobSetWrap;
 use super::*;
 use crate::secret::Secret;
 
+/// The longest duration any key takes: longer ones are surely mistakes, and would overflow
+/// the time arithmetic they feed.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// The files secrets are read from, by path: their content, or why they could not be read.
 pub type SecretFiles = HashMap<String, Result<String, String>>;
 
@@ -394,6 +398,12 @@ fn webhook(
                 format!("{key}.headers"),
                 format!("invalid header name {h:?}"),
             );
+        } else if reqwest::header::HeaderValue::from_str(&val).is_err() {
+            // The value may be a token: never quoted.
+            v.bad(
+                format!("{key}.headers.{h}"),
+                "invalid header value (control characters or non-visible ASCII)",
+            );
         }
         headers.insert(h, Secret::new(val));
     }
@@ -506,6 +516,16 @@ impl V<'_> {
     fn duration(&mut self, key: &str, raw: Option<&str>, default: &str) -> Duration {
         let text = raw.unwrap_or(default);
         match humantime::parse_duration(text) {
+            Ok(d) if d > MAX_DURATION => {
+                self.bad(
+                    key,
+                    format!(
+                        "duration {text:?} is too long (at most {})",
+                        humantime::format_duration(MAX_DURATION)
+                    ),
+                );
+                Duration::from_secs(1)
+            }
             Ok(d) if !d.is_zero() => d,
             Ok(_) => {
                 self.bad(key, format!("duration {text:?} must be greater than zero"));

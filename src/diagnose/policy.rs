@@ -13,6 +13,9 @@ use std::net::IpAddr;
 // Errors
 // ---------------------------------------------------------------------------------------------
 
+/// The largest document parsed (AWS's largest, a key policy, is 32 KiB).
+pub const MAX_POLICY_BYTES: usize = 128 << 10;
+
 /// Why a policy document could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PolicyError {
@@ -436,6 +439,16 @@ impl Statement {
 impl Policy {
     /// Parse a policy document (already URL-decoded, as IAM's Get*Policy calls return it encoded).
     pub fn parse(json: &str) -> Result<Policy, PolicyError> {
+        // IAM, bucket and key policies are at most a few tens of KiB.
+        if json.len() > MAX_POLICY_BYTES {
+            return Err(PolicyError::Shape {
+                path: String::new(),
+                message: format!(
+                    "document of {} bytes, larger than any IAM, bucket or key policy ({MAX_POLICY_BYTES})",
+                    json.len()
+                ),
+            });
+        }
         let value: Value = serde_json::from_str(json).map_err(|e| PolicyError::Json {
             message: e.to_string(),
         })?;

@@ -90,7 +90,11 @@ impl Incident {
         match self.last_diagnosis_at {
             None => true,
             Some(_) if !self.firing_sent => true,
-            Some(t) => now - t >= chrono::Duration::from_std(cfg.recheck_after).unwrap_or_default(),
+            Some(t) => {
+                now - t
+                    >= chrono::Duration::from_std(cfg.recheck_after)
+                        .unwrap_or(chrono::Duration::MAX)
+            }
         }
     }
 }
@@ -180,7 +184,9 @@ pub fn step(
             inc.last_bad_at = bad;
             inc.recovered.retain(|t| bad.is_none_or(|b| *t > b));
         }
-        let renotify = chrono::Duration::from_std(cfg.renotify_after).unwrap_or_default();
+        // (An unrepresentable duration never renotifies, rather than renotifying every cycle.)
+        let renotify =
+            chrono::Duration::from_std(cfg.renotify_after).unwrap_or(chrono::Duration::MAX);
         if inc.firing_sent
             && out.is_empty()
             && inc.last_alert_at.is_some_and(|t| now - t >= renotify)

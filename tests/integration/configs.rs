@@ -139,3 +139,26 @@ fn secrets_resolve_from_env_and_file_and_never_print() {
         assert!(!printed.contains(secret), "{secret} leaked:\n{printed}");
     }
 }
+
+#[test]
+fn credentials_inside_urls_never_print() {
+    let text = r#"
+[aws]
+endpoint_url = "http://ak:aws-s3cr3t@127.0.0.1:4566"
+[streams]
+names = ["s"]
+[[alerts.alertmanager]]
+name = "am"
+urls = ["https://am-user:am-s3cr3t@alertmanager.example.com"]
+[[alerts.pagerduty]]
+name = "pd"
+routing_key = "R0UT1NG"
+url = "https://pd-user:pd-s3cr3t@events.example.com/v2/enqueue"
+"#;
+    let s = config::load_from_str(text, Path::new("c.toml"), &HashMap::new()).unwrap();
+    let shown = s.redacted_json();
+    for secret in ["aws-s3cr3t", "am-s3cr3t", "pd-s3cr3t", "R0UT1NG"] {
+        assert!(!shown.contains(secret), "{secret} in:\n{shown}");
+    }
+    assert!(shown.contains("alertmanager.example.com"));
+}

@@ -18,18 +18,27 @@ pub const PERMISSIONS: &[&str] = &["s3:ListBucket", "s3:GetObject"];
 
 /// The newest record of a processing-failed object (gzip or plain JSON lines).
 pub fn newest_record(bytes: &[u8]) -> Option<Value> {
-    let text = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut s = String::new();
-        // A truncated read still yields the complete lines before the cut.
-        let _ = flate2::read::MultiGzDecoder::new(bytes).read_to_string(&mut s);
-        s
-    } else {
-        String::from_utf8_lossy(bytes).into_owned()
-    };
+    let text = String::from_utf8_lossy(&decompressed(bytes, MAX_DECOMPRESSED)).into_owned();
     text.lines()
         .rev()
         .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
         .find(|v| v.is_object())
+}
+
+/// At most this much of an object is decompressed: a small gzip can expand a thousandfold.
+pub const MAX_DECOMPRESSED: usize = 8 << 20;
+
+/// `bytes`, gunzipped when they are gzip, at most `cap` bytes of output. A truncated or
+/// corrupt stream yields what came before the fault (the complete lines before the cut).
+pub fn decompressed(bytes: &[u8], cap: usize) -> Vec<u8> {
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return bytes[..bytes.len().min(cap)].to_vec();
+    }
+    let mut out = Vec::new();
+    let _ = flate2::read::MultiGzDecoder::new(bytes)
+        .take(cap as u64)
+        .read_to_end(&mut out);
+    out
 }
 
 /// The error code and message of a failed record: Lambda's records spell them `errorCode` and
@@ -173,5 +182,30 @@ mod tests {
         let bytes = gz.finish().unwrap();
         assert_eq!(newest_record(&bytes).unwrap()["attemptsMade"], 1);
         assert!(newest_record(b"not json").is_none());
+        // Bad UTF-8 and a truncated stream still yield the complete lines.
+        let mut bad = b"{\"errorCode\":\"A\"}\n".to_vec();
+        bad.extend([0xff, 0xfe, b'\n']);
+        assert_eq!(newest_record(&bad).unwrap()["errorCode"], "A");
+        assert_eq!(
+            newest_record(&bytes[..bytes.len() - 8]).unwrap()["attemptsMade"],
+            1
+        );
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_cut_at_the_cap() {
+        // 64 MiB of zeros compress to about 64 KiB.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..64 {
+            gz.write_all(&zeros).unwrap();
+        }
+        let bomb = gz.finish().unwrap();
+        assert!(bomb.len() < 1 << 20);
+        assert_eq!(
+            decompressed(&bomb, MAX_DECOMPRESSED).len(),
+            MAX_DECOMPRESSED
+        );
+        assert!(newest_record(&bomb).is_none());
     }
 }
