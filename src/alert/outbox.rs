@@ -42,6 +42,11 @@ pub struct OutboxEntry {
     pub attempts: u32,
     pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
+    /// Committed in memory but not yet written to the state file: not sent until it is, so a
+    /// `kill -9` can never forget an alert a receiver already has. Never persisted (an entry
+    /// read from the file is written).
+    #[serde(skip)]
+    pub held: bool,
 }
 
 /// Where the queue lives (the state file, in the daemon): the pending entries in creation
@@ -134,7 +139,8 @@ pub fn next_for_sink(
     let mut heads = std::collections::HashSet::new();
     let mut wait: Option<Duration> = None;
     for e in pending.iter().filter(|e| e.sink == sink) {
-        if !heads.insert(e.alert.incident_id.as_str()) {
+        if !heads.insert(e.alert.incident_id.as_str()) || e.held {
+            // An incident whose head is held waits for it too (order per incident).
             continue;
         }
         match due(e, now, d) {
@@ -212,6 +218,7 @@ impl Outbox {
                 attempts: 0,
                 next_attempt_at: now,
                 last_error: None,
+                held: false,
             })
             .collect();
         if entries.is_empty() {
@@ -458,6 +465,7 @@ mod tests {
             attempts: 0,
             next_attempt_at: now,
             last_error: None,
+            held: false,
         };
         assert_eq!(due(&e, now, &delivery()), Due::Now);
         e.next_attempt_at = now + chrono::Duration::seconds(5);
@@ -494,6 +502,7 @@ mod tests {
             attempts: 0,
             next_attempt_at: now + chrono::Duration::seconds(next_in_s),
             last_error: None,
+            held: false,
         }
     }
 

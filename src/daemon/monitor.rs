@@ -338,10 +338,12 @@ impl Monitor {
         if !p.changed {
             return;
         }
+        // Held until written: a worker never sends what a crash could forget.
         let entries: Vec<OutboxEntry> = p
             .alerts
             .iter()
             .flat_map(|al| self.outbox.entries_for(al, now))
+            .map(|e| OutboxEntry { held: true, ..e })
             .collect();
         self.store.with(|s| {
             match &p.incident {
@@ -381,7 +383,12 @@ impl Monitor {
         let mut queued = Vec::new();
         for g in &gone {
             match &g.alert {
-                Some(a) => queued.extend(self.outbox.entries_for(a, now)),
+                Some(a) => queued.extend(
+                    self.outbox
+                        .entries_for(a, now)
+                        .into_iter()
+                        .map(|e| OutboxEntry { held: true, ..e }),
+                ),
                 None => {
                     tracing::info!(stream = %g.stream, "incident dropped before its first alert: the stream is gone")
                 }
@@ -398,10 +405,29 @@ impl Monitor {
         self.outbox.wake_all();
     }
 
+    /// Write the state; once written, the alerts held for it may be sent.
     async fn save(&self) {
-        if let Err(e) = self.store.save().await {
-            tracing::error!(error = %e, "cannot write state file");
-            self.metrics.error(ErrorKind::StateWrite);
+        // Entries committed before this save are in what it writes; later ones wait for the
+        // next save.
+        let held: Vec<(String, String)> = self.store.with(|s| {
+            s.outbox
+                .iter()
+                .filter(|e| e.held)
+                .map(|e| (e.sink.clone(), e.alert.idempotency_key()))
+                .collect()
+        });
+        match self.store.save().await {
+            Ok(()) => self.store.with(|s| {
+                for e in s.outbox.iter_mut().filter(|e| e.held) {
+                    if held.contains(&(e.sink.clone(), e.alert.idempotency_key())) {
+                        e.held = false;
+                    }
+                }
+            }),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot write state file; new alerts wait until it can be");
+                self.metrics.error(ErrorKind::StateWrite);
+            }
         }
     }
 

@@ -309,3 +309,28 @@ async fn a_panicking_cycle_is_counted_and_the_next_tick_runs() {
         "the firing alert is queued"
     );
 }
+
+#[tokio::test]
+async fn an_alert_is_not_sendable_before_it_is_written() {
+    use crate::alert::outbox::{next_for_sink, Next};
+    let w = world(&["orders"]);
+    w.success("orders", &[5, 6, 7], 0.0);
+    // The state file cannot be written (a directory now stands at its path).
+    let path = w.monitor.settings.state.path.clone();
+    std::fs::create_dir(&path).unwrap();
+    w.monitor.cycle(at(8)).await;
+    let next = |m: &Monitor| {
+        m.store
+            .with(|s| next_for_sink(&s.outbox, "hook", at(8), &m.settings.delivery))
+    };
+    assert_eq!(w.queued().len(), 1, "committed");
+    assert_eq!(
+        next(&w.monitor),
+        Next::Idle,
+        "but not sendable: a crash would forget it"
+    );
+    // Once the state is written, it goes.
+    std::fs::remove_dir(&path).unwrap();
+    w.monitor.cycle(at(9)).await;
+    assert!(matches!(next(&w.monitor), Next::Send(_)));
+}
