@@ -126,6 +126,7 @@ fn read_secret_files(raw: &RawConfig) -> SecretFiles {
         .flat_map(|w| [w.url_file.as_ref(), w.secret_file.as_ref()])
         .chain(a.slack.iter().map(|s| s.webhook_url_file.as_ref()))
         .chain(a.pagerduty.iter().map(|p| p.routing_key_file.as_ref()))
+        .chain([raw.server.auth_token_file.as_ref()])
         .flatten();
     paths
         .map(|p| {

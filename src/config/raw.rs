@@ -74,6 +74,9 @@ pub(super) struct RawDetection {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawServer {
     pub(super) listen: Option<String>,
+    pub(super) auth_token: Option<String>,
+    pub(super) auth_token_env: Option<String>,
+    pub(super) auth_token_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -92,6 +92,9 @@ pub struct DetectionSettings {
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerSettings {
     pub listen: SocketAddr,
+    /// When set, `/` and `/api/v1/status` need it as a bearer token (they show account ids,
+    /// policies and log lines); `/metrics`, `/healthz` and `/readyz` stay open.
+    pub auth_token: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Serialize)]

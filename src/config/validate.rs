@@ -13,7 +13,7 @@ use url::Url;
 use super::defaults as d;
 use super::raw::{
     RawAlertmanager, RawAlerts, RawAws, RawConfig, RawDelivery, RawDetection, RawDiagnosis,
-    RawPagerDuty, RawSchedule, RawSlack, RawStreams, RawWebhook,
+    RawPagerDuty, RawSchedule, RawServer, RawSlack, RawStreams, RawWebhook,
 };
 use super::settings::GlobSetWrap;
 use super::*;
@@ -71,7 +71,7 @@ pub fn validate(
     let streams = streams(&mut v, raw.streams);
     let schedule = schedule(&mut v, raw.schedule);
     let detection = detection(&mut v, raw.detection, &schedule);
-    let server = server(&mut v, raw.server.listen);
+    let server = server(&mut v, raw.server);
     let state = state(&mut v, raw.state.path);
     let delivery = delivery(&mut v, raw.delivery);
     let diagnosis = diagnosis(&mut v, raw.diagnosis);
@@ -272,8 +272,16 @@ fn detection(v: &mut V<'_>, raw: RawDetection, schedule: &ScheduleSettings) -> D
     detection
 }
 
-fn server(v: &mut V<'_>, listen: Option<String>) -> ServerSettings {
-    let text = listen.unwrap_or_else(|| d::LISTEN.into());
+fn server(v: &mut V<'_>, raw: RawServer) -> ServerSettings {
+    let auth_token = v.secret(
+        "server",
+        "auth_token",
+        raw.auth_token,
+        raw.auth_token_env,
+        raw.auth_token_file,
+        false,
+    );
+    let text = raw.listen.unwrap_or_else(|| d::LISTEN.into());
     let listen = match text.parse::<SocketAddr>() {
         Ok(a) => a,
         Err(_) => {
@@ -284,7 +292,7 @@ fn server(v: &mut V<'_>, listen: Option<String>) -> ServerSettings {
             SocketAddr::from(([0, 0, 0, 0], 9725))
         }
     };
-    ServerSettings { listen }
+    ServerSettings { listen, auth_token }
 }
 
 fn state(v: &mut V<'_>, path: Option<String>) -> StateSettings {

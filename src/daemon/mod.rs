@@ -90,6 +90,7 @@ pub async fn start_with(
         status: monitor.published.report.clone(),
         ready: monitor.published.ready.clone(),
         dead_workers,
+        auth_token: monitor.settings.server.auth_token.clone(),
     };
     let (addr, server) = http::serve(listen, state, shutdown.clone())
         .await

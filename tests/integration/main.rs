@@ -677,3 +677,44 @@ async fn readyz_stays_unready_while_aws_is_unreachable() {
     );
     d.stop().await;
 }
+
+/// Idle connections flood the port (a bounded, loopback-only load: 600 sockets for about 15
+/// seconds): the daemon keeps polling, and answers /metrics once the idle ones time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_idle_connections_does_not_stop_the_daemon() {
+    let aws = aws().await;
+    let name = unique("flood");
+    create_stream(&aws, &name, &StreamSpec::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon::start(settings(dir.path(), &format!("names = [\"{name}\"]"), ""))
+        .await
+        .unwrap();
+    wait_polls(&d, 1.0, 30).await;
+    let mut idle = Vec::new();
+    for _ in 0..600 {
+        if let Ok(c) = tokio::net::TcpStream::connect(d.addr).await {
+            idle.push(c);
+        }
+    }
+    assert!(idle.len() >= 500, "only {} connections", idle.len());
+    let polls_before = d.monitor.metrics.poll_duration_seconds.get_sample_count();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        d.monitor.metrics.poll_duration_seconds.get_sample_count() > polls_before,
+        "polling stopped while the port was flooded"
+    );
+    // Served once idle connections are dropped for not sending headers in time.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("http://{}/metrics", d.addr))
+        .send()
+        .await
+        .expect("/metrics while flooded");
+    assert_eq!(r.status().as_u16(), 200);
+    drop(idle);
+    d.stop().await;
+    delete_streams(&aws, &[&name]).await;
+}
