@@ -1,5 +1,6 @@
 //! Alert delivery against local receivers: retries with a stable idempotency key, HMAC
-//! signatures, ordering, and durability across restarts.
+//! signatures, 4xx, 429, `Retry-After`, redirects, order within an incident, and the
+//! Alertmanager re-send. (Durability across restarts and `kill -9`: `durability.rs`.)
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -281,4 +282,31 @@ async fn the_alertmanager_re_send_skips_an_incident_resolved_meanwhile() {
     assert_eq!(got.len(), 1);
     assert!(got[0].raw.windows(8).any(|w| w == b"inc-open"));
     assert!(!got[0].raw.windows(10).any(|w| w == b"inc-closed"));
+}
+
+#[tokio::test]
+async fn an_incidents_alerts_arrive_in_order_even_after_a_failure() {
+    let rx = Receiver::start().await;
+    // The firing alert fails once; its resolved alert, queued behind it, must not overtake it.
+    rx.script(&[503]);
+    let dir = tempfile::tempdir().unwrap();
+    let Running {
+        store,
+        outbox,
+        stop,
+        workers,
+        ..
+    } = running(&hook_settings(dir.path(), &rx));
+    enqueue(&outbox, &store, &alert("inc-o", 1, AlertStatus::Firing)).await;
+    enqueue(&outbox, &store, &alert("inc-o", 2, AlertStatus::Resolved)).await;
+    let got = rx.wait_for(10, |g| g.len() >= 2).await;
+    let keys: Vec<String> = got
+        .iter()
+        .map(|r| r.headers["idempotency-key"].to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys, vec!["inc-o:1", "inc-o:2"]);
+    let answered: Vec<u16> = rx.all().iter().map(|r| r.answered).collect();
+    assert_eq!(answered, vec![503, 200, 200], "the resolved alert waited");
+    stop.cancel();
+    futures::future::join_all(workers).await;
 }

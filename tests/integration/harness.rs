@@ -359,3 +359,65 @@ pub fn minutes_ago(k: i64) -> DateTime<Utc> {
     let m = now - now.rem_euclid(60);
     DateTime::from_timestamp(m - 60 * k, 0).unwrap()
 }
+
+/// The path of the first of `binaries` found, installing Debian's `package` when none is (once,
+/// as root, the way the moto venv is provisioned); without root, a clear message with the one
+/// command to run. Services the package starts are stopped: the tests start their own.
+pub fn debian_tool(binaries: &[&str], package: &str) -> String {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let find = || {
+        binaries
+            .iter()
+            .find(|b| {
+                Command::new(b)
+                    .arg("--version")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok()
+            })
+            .map(|b| b.to_string())
+    };
+    if let Some(b) = find() {
+        return b;
+    }
+    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(b) = find() {
+        return b;
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let hint = format!(
+        "{} is not installed: run `sudo apt-get install -y {package}` (the tests install it themselves when run as root)",
+        binaries[0]
+    );
+    assert!(root, "{hint}");
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    if !apt(&["install", "-y", "-qq", package]) {
+        assert!(
+            apt(&["update", "-qq"]) && apt(&["install", "-y", "-qq", package]),
+            "{hint} (apt-get failed)"
+        );
+    }
+    // Only what the installation started: its service (systemd), if any.
+    for svc in [package, "prometheus"] {
+        let _ = Command::new("systemctl")
+            .args(["disable", "--now", &format!("{svc}.service")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    find().unwrap_or_else(|| panic!("{hint} (installed, but not found)"))
+}
