@@ -8,6 +8,7 @@ mod context;
 mod detection;
 mod diagnosis;
 mod durability;
+mod fuzz;
 mod harness;
 mod ops;
 mod properties;

@@ -101,7 +101,7 @@ pub fn implicated(code: &str) -> (&'static [&'static str], &'static str) {
 }
 
 /// (timestamp, code, message) of an error event's JSON, if it is one.
-fn parse(message: &str) -> Option<(String, String)> {
+pub fn parse(message: &str) -> Option<(String, String)> {
     // CloudWatch Logs events are at most 256 KiB; anything larger is not Firehose's.
     if message.len() > 256 << 10 {
         return None;
