@@ -152,6 +152,33 @@ pub fn next_for_sink(
     wait.map_or(Next::Idle, Next::Wait)
 }
 
+/// Keep at most `max` entries per sink: when a sink's queue is over, its oldest entries that
+/// are not firing alerts go first (a resolved or a repeat matters less than a page), then its
+/// oldest. Returns what was dropped.
+pub fn bound(pending: &mut Vec<OutboxEntry>, max: usize) -> Vec<OutboxEntry> {
+    let mut per_sink: HashMap<String, usize> = HashMap::new();
+    for e in pending.iter() {
+        *per_sink.entry(e.sink.clone()).or_default() += 1;
+    }
+    let mut dropped = Vec::new();
+    for (sink, count) in per_sink {
+        let mut extra = count.saturating_sub(max);
+        for pass_firing in [false, true] {
+            let mut i = 0;
+            while extra > 0 && i < pending.len() {
+                let e = &pending[i];
+                if e.sink == sink && (pass_firing || !e.alert.is_firing()) {
+                    dropped.push(pending.remove(i));
+                    extra -= 1;
+                } else {
+                    i += 1;
+                }
+            }
+        }
+    }
+    dropped
+}
+
 /// The wait after a retryable failure: the backoff, or the receiver's `Retry-After` when it
 /// asks for longer, never past `delivery.max_backoff` (a receiver asking for a day must not
 /// hold the alert that long).
@@ -195,7 +222,7 @@ impl Outbox {
             o.metrics
                 .alert_delivery_failures_total
                 .with_label_values(&[n]);
-            for reason in ["rejected", "expired"] {
+            for reason in ["rejected", "expired", "overflow"] {
                 o.metrics
                     .alerts_dropped_total
                     .with_label_values(&[n, reason]);
@@ -225,6 +252,18 @@ impl Outbox {
             tracing::warn!(stream = %alert.stream, "no alert sink takes this stream; alert not sent");
         }
         entries
+    }
+
+    /// Count entries [`bound`] dropped (`alerts_dropped_total{reason="overflow"}`).
+    pub fn count_overflow(&self, dropped: &[OutboxEntry]) {
+        for e in dropped {
+            tracing::error!(sink = %e.sink, key = %e.alert.idempotency_key(), stream = %e.alert.stream,
+                "alert dropped: the sink's queue is full (delivery.max_pending)");
+            self.metrics
+                .alerts_dropped_total
+                .with_label_values(&[&e.sink, "overflow"])
+                .inc();
+        }
     }
 
     /// Wake every sink worker (new entries were committed).
@@ -452,7 +491,43 @@ mod tests {
             max_backoff: Duration::from_secs(60),
             give_up_after: Duration::from_secs(3600),
             timeout: Duration::from_secs(10),
+            max_pending: 10_000,
         }
+    }
+
+    #[test]
+    fn a_full_queue_drops_its_oldest_non_firing_alerts_first() {
+        let now = Utc::now();
+        let resolved = |i: &str| {
+            let mut e = entry(i, 2, 0, now);
+            e.alert.status = crate::model::AlertStatus::Resolved;
+            e
+        };
+        let mut q = vec![
+            entry("a", 1, 0, now),
+            resolved("a"),
+            entry("b", 1, 0, now),
+            resolved("b"),
+            entry("c", 1, 0, now),
+        ];
+        let mut other = entry("z", 1, 0, now);
+        other.sink = "slack".into();
+        q.push(other);
+        let dropped = bound(&mut q, 3);
+        let keys: Vec<String> = dropped.iter().map(|e| e.alert.idempotency_key()).collect();
+        assert_eq!(keys, vec!["a:2", "b:2"], "non-firing first, oldest first");
+        assert_eq!(q.len(), 4, "three for hook, the other sink untouched");
+        let dropped = bound(&mut q, 1);
+        assert_eq!(dropped.len(), 2, "then the oldest firing ones");
+        assert_eq!(q.iter().filter(|e| e.sink == "hook").count(), 1);
+        assert_eq!(
+            q.iter()
+                .find(|e| e.sink == "hook")
+                .unwrap()
+                .alert
+                .incident_id,
+            "c"
+        );
     }
 
     #[test]

@@ -24,3 +24,4 @@ pub const CHECK_TIMEOUT: &str = "30s";
 pub const DIAGNOSIS_CONCURRENCY: i64 = 4;
 pub const ALERTMANAGER_RESEND_EVERY: &str = "1m";
 pub const PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
+pub const MAX_PENDING: i64 = 10_000;

@@ -157,4 +157,5 @@ pub(super) struct RawDelivery {
     pub(super) max_backoff: Option<String>,
     pub(super) give_up_after: Option<String>,
     pub(super) timeout: Option<String>,
+    pub(super) max_pending: Option<i64>,
 }

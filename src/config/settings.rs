@@ -119,6 +119,8 @@ pub struct DeliverySettings {
     pub give_up_after: Duration,
     #[serde(with = "humantime_serde_compat")]
     pub timeout: Duration,
+    /// Alerts kept per sink at most; the oldest non-firing go first when it is full.
+    pub max_pending: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]

@@ -327,6 +327,13 @@ fn delivery(v: &mut V<'_>, raw: RawDelivery) -> DeliverySettings {
             raw.timeout.as_deref(),
             d::DELIVERY_TIMEOUT,
         ),
+        max_pending: v.int(
+            "delivery.max_pending",
+            raw.max_pending,
+            d::MAX_PENDING,
+            1,
+            1_000_000,
+        ) as usize,
     };
     if delivery.max_backoff < delivery.initial_backoff {
         v.bad(

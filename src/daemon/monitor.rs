@@ -345,7 +345,8 @@ impl Monitor {
             .flat_map(|al| self.outbox.entries_for(al, now))
             .map(|e| OutboxEntry { held: true, ..e })
             .collect();
-        self.store.with(|s| {
+        let max_pending = self.settings.delivery.max_pending;
+        let dropped = self.store.with(|s| {
             match &p.incident {
                 Some(inc) => {
                     s.incidents.insert(name.to_string(), inc.clone());
@@ -355,7 +356,9 @@ impl Monitor {
                 }
             }
             s.outbox.extend(entries);
+            crate::alert::outbox::bound(&mut s.outbox, max_pending)
         });
+        self.outbox.count_overflow(&dropped);
         if p.alerts.is_empty() {
             return;
         }
@@ -395,12 +398,14 @@ impl Monitor {
             }
             tracing::warn!(stream = %g.stream, "incident closed: the stream is gone");
         }
-        self.store.with(|s| {
+        let dropped = self.store.with(|s| {
             for g in &gone {
                 s.incidents.remove(&g.stream);
             }
             s.outbox.extend(queued);
+            crate::alert::outbox::bound(&mut s.outbox, self.settings.delivery.max_pending)
         });
+        self.outbox.count_overflow(&dropped);
         self.save().await;
         self.outbox.wake_all();
     }
