@@ -80,7 +80,14 @@ pub struct Outbox {
     wake: HashMap<String, Arc<Notify>>,
     metrics: Metrics,
     delivery: DeliverySettings,
+    /// Deliveries changed the queue: the saver writes it (once per [`SAVE_COALESCE`]).
+    dirty: Arc<Notify>,
 }
+
+/// Deliveries within this window share one write of the state file: draining thousands of
+/// alerts after an outage must not rewrite the whole file once per alert. A crash inside the
+/// window re-sends what was delivered in it (at least once, deduplicated by receivers).
+pub const SAVE_COALESCE: Duration = Duration::from_millis(250);
 
 /// Backoff before attempt `attempts + 1`: initial * 2^(attempts-1), capped, with +-20% jitter.
 pub fn backoff(d: &DeliverySettings, attempts: u32) -> Duration {
@@ -210,6 +217,7 @@ impl Outbox {
             wake,
             metrics,
             delivery,
+            dirty: Arc::new(Notify::new()),
         });
         // Counters start at 0 for every sink, so `increase()` sees the first failure.
         for s in &o.sinks {
@@ -296,8 +304,8 @@ impl Outbox {
         }
     }
 
-    /// One delivery worker per sink, until `shutdown`: the futures, for the caller to spawn
-    /// and join. A worker that panics (a bug) is logged, counted and started again; after
+    /// One delivery worker per sink, and the saver that writes what they change, until
+    /// `shutdown`: the futures, for the caller to spawn and join. A worker that panics (a bug) is logged, counted and started again; after
     /// [`WORKER_RESTARTS`] panics in a row it stays down and `dead` counts it (`/healthz`
     /// then fails).
     pub fn workers(self: &Arc<Self>, shutdown: CancellationToken) -> Vec<BoxFuture<'static, ()>> {
@@ -341,6 +349,13 @@ impl Outbox {
                 });
                 worker
             })
+            .chain(std::iter::once({
+                let me = self.clone();
+                let shutdown = shutdown.clone();
+                let saver: BoxFuture<'static, ()> =
+                    Box::pin(async move { me.saver(shutdown).await });
+                saver
+            }))
             .collect()
     }
 
@@ -362,12 +377,34 @@ impl Outbox {
         });
     }
 
+    /// The queue changed: the saver writes it soon.
     async fn persist(&self) {
-        if let Err(e) = self.store.persist().await {
-            tracing::error!(error = %e, "cannot persist outbox");
-            self.metrics.error(ErrorKind::StateWrite);
+        self.dirty.notify_one();
+    }
+
+    /// Write the queue when it changed, at most once per [`SAVE_COALESCE`]; once more at
+    /// shutdown.
+    async fn saver(&self, shutdown: CancellationToken) {
+        loop {
+            let stopping = tokio::select! {
+                _ = self.dirty.notified() => false,
+                _ = shutdown.cancelled() => true,
+            };
+            if !stopping {
+                tokio::select! {
+                    _ = tokio::time::sleep(SAVE_COALESCE) => {}
+                    _ = shutdown.cancelled() => {}
+                }
+            }
+            if let Err(e) = self.store.persist().await {
+                tracing::error!(error = %e, "cannot persist outbox");
+                self.metrics.error(ErrorKind::StateWrite);
+            }
+            self.update_gauges();
+            if stopping || shutdown.is_cancelled() {
+                return;
+            }
         }
-        self.update_gauges();
     }
 
     async fn worker(&self, sink: Arc<dyn Sink>, shutdown: CancellationToken) {
@@ -650,8 +687,12 @@ mod tests {
         store.with(|s| s.outbox.extend(entries));
         let dead = Arc::new(AtomicUsize::new(0));
         let stop = CancellationToken::new();
-        let workers = outbox.supervised_workers(stop.clone(), dead.clone());
+        let mut workers = outbox.supervised_workers(stop.clone(), dead.clone());
+        // The last future is the saver: it runs until shutdown.
+        let saver = workers.pop().unwrap();
         futures::future::join_all(workers).await;
+        stop.cancel();
+        saver.await;
         assert_eq!(dead.load(Ordering::SeqCst), 1);
         assert_eq!(
             metrics.errors_total.with_label_values(&["panic"]).get(),
