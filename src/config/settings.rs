@@ -240,3 +240,18 @@ fn redacted_urls<S: serde::Serializer>(urls: &[String], s: S) -> Result<S::Ok, S
     let v: Vec<String> = urls.iter().map(|u| redact_url(u)).collect();
     v.serialize(s)
 }
+
+#[cfg(test)]
+impl DetectionSettings {
+    /// The defaults of `[detection]`, except a 15-minute re-check (unit tests).
+    pub fn for_tests() -> DetectionSettings {
+        DetectionSettings {
+            failing_after_periods: 3,
+            recover_after_periods: 2,
+            recheck_after: Duration::from_secs(900),
+            renotify_after: Duration::from_secs(3600),
+            degraded_after_periods: 15,
+            idle_close_after: Duration::from_secs(3600),
+        }
+    }
+}

@@ -275,17 +275,9 @@ pub fn is_bad(severity: Severity, a: &Assessment, cfg: &DetectionSettings) -> bo
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use std::time::Duration;
 
     fn cfg() -> DetectionSettings {
-        DetectionSettings {
-            failing_after_periods: 3,
-            recover_after_periods: 2,
-            recheck_after: Duration::from_secs(900),
-            renotify_after: Duration::from_secs(3600),
-            degraded_after_periods: 15,
-            idle_close_after: Duration::from_secs(3600),
-        }
+        DetectionSettings::for_tests()
     }
 
     /// An assessment at cycle minute `m`: failing ones end with a zero datapoint at `m`,

@@ -219,7 +219,6 @@ pub fn close_gone(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use chrono::TimeZone;
 
@@ -229,14 +228,7 @@ mod tests {
     use crate::model::{AlertReason, AlertStatus, Health, Severity};
 
     fn cfg() -> DetectionSettings {
-        DetectionSettings {
-            failing_after_periods: 3,
-            recover_after_periods: 2,
-            recheck_after: Duration::from_secs(900),
-            renotify_after: Duration::from_secs(3600),
-            degraded_after_periods: 15,
-            idle_close_after: Duration::from_secs(3600),
-        }
+        DetectionSettings::for_tests()
     }
 
     fn t(min: i64) -> DateTime<Utc> {

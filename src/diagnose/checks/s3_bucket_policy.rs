@@ -91,24 +91,10 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
             &policies,
             &Request::new(action, &resource, ctx.for_action(action)).with_principal(&principal),
         );
-        match ev.decision {
-            Decision::Unknown => {
-                let keys: Vec<&str> = ev
-                    .uncertain
-                    .iter()
-                    .flat_map(|u| u.unknown_keys.iter().map(String::as_str))
-                    .collect();
-                let statements: Vec<String> =
-                    ev.uncertain.iter().map(|u| u.statement.label()).collect();
-                uncertain.push(json!({"action": action, "resource": resource, "unknown_keys": keys, "statements": statements}));
-            }
-            Decision::ImplicitDeny if foreign => {
-                not_allowed.push(json!({"action": action, "resource": resource}));
-            }
-            _ => {}
-        }
-        if ev.decision == Decision::Allow && !ev.uncertain.is_empty() {
-            // Allowed unless an uncertain Deny applies.
+        // Unknown, or allowed unless an uncertain Deny applies: cannot tell.
+        if ev.decision == Decision::Unknown
+            || (ev.decision == Decision::Allow && !ev.uncertain.is_empty())
+        {
             let keys: Vec<&str> = ev
                 .uncertain
                 .iter()
@@ -117,6 +103,9 @@ pub async fn run(cx: &Ctx<'_>) -> Finding {
             let statements: Vec<String> =
                 ev.uncertain.iter().map(|u| u.statement.label()).collect();
             uncertain.push(json!({"action": action, "resource": resource, "unknown_keys": keys, "statements": statements}));
+        }
+        if ev.decision == Decision::ImplicitDeny && foreign {
+            not_allowed.push(json!({"action": action, "resource": resource}));
         }
         if ev.decision != Decision::ExplicitDeny {
             continue;
