@@ -377,8 +377,9 @@ impl Outbox {
         });
     }
 
-    /// The queue changed: the saver writes it soon.
+    /// The queue changed: the gauges say so now, the saver writes it soon.
     async fn persist(&self) {
+        self.update_gauges();
         self.dirty.notify_one();
     }
 
