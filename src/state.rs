@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -14,12 +14,16 @@ use serde::{Deserialize, Serialize};
 use futures::future::BoxFuture;
 
 use crate::alert::outbox::{OutboxEntry, QueueStore};
+use crate::model::Alert;
 use crate::plan::incident::Incident;
 
-pub const STATE_VERSION: u32 = 1;
+/// 2: each alert is stored once under `alerts`, the outbox entries name it by `alert_key`.
+/// Version 1 files (the alert inside every entry) are read.
+pub const STATE_VERSION: u32 = 2;
 
 /// Everything that must survive a restart.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "Stored<Alert, BTreeMap<String, Incident>>")]
 pub struct State {
     pub version: u32,
     /// Open incidents by stream name.
@@ -30,6 +34,118 @@ pub struct State {
     /// Alerts a sink refused permanently (4xx), newest last.
     #[serde(default)]
     pub rejected: Vec<OutboxEntry>,
+}
+
+/// An outbox entry as written: the alert by its key in [`Stored::alerts`] (version 2) or
+/// inline (version 1).
+#[derive(Serialize, Deserialize)]
+struct StoredEntry<A> {
+    sink: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    alert_key: Option<String>,
+    #[serde(default = "none", skip_serializing_if = "Option::is_none")]
+    alert: Option<A>,
+    enqueued_at: chrono::DateTime<Utc>,
+    attempts: u32,
+    next_attempt_at: chrono::DateTime<Utc>,
+    #[serde(default)]
+    last_error: Option<String>,
+}
+
+fn none<A>() -> Option<A> {
+    None
+}
+
+/// The state file's layout: every alert once, however many sinks wait for it (a diagnosis
+/// with its policy documents is the bulk of the file).
+#[derive(Serialize, Deserialize)]
+#[serde(bound(deserialize = "A: Deserialize<'de>, I: Deserialize<'de> + Default"))]
+struct Stored<A, I> {
+    version: u32,
+    #[serde(default)]
+    incidents: I,
+    #[serde(default = "BTreeMap::new")]
+    alerts: BTreeMap<String, A>,
+    #[serde(default = "Vec::new")]
+    outbox: Vec<StoredEntry<A>>,
+    #[serde(default = "Vec::new")]
+    rejected: Vec<StoredEntry<A>>,
+}
+
+impl Serialize for State {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let mut alerts: BTreeMap<String, &Alert> = BTreeMap::new();
+        let mut lists: [Vec<StoredEntry<&Alert>>; 2] = [Vec::new(), Vec::new()];
+        for (list, entries) in lists.iter_mut().zip([&self.outbox, &self.rejected]) {
+            for e in entries {
+                let key = e.alert.idempotency_key();
+                alerts.entry(key.clone()).or_insert(&*e.alert);
+                list.push(StoredEntry {
+                    sink: e.sink.clone(),
+                    alert_key: Some(key),
+                    alert: None,
+                    enqueued_at: e.enqueued_at,
+                    attempts: e.attempts,
+                    next_attempt_at: e.next_attempt_at,
+                    last_error: e.last_error.clone(),
+                });
+            }
+        }
+        let [outbox, rejected] = lists;
+        Stored {
+            version: self.version,
+            incidents: &self.incidents,
+            alerts,
+            outbox,
+            rejected,
+        }
+        .serialize(ser)
+    }
+}
+
+impl TryFrom<Stored<Alert, BTreeMap<String, Incident>>> for State {
+    type Error = String;
+
+    fn try_from(s: Stored<Alert, BTreeMap<String, Incident>>) -> Result<Self, String> {
+        let alerts: BTreeMap<String, Arc<Alert>> = s
+            .alerts
+            .into_iter()
+            .map(|(k, a)| (k, Arc::new(a)))
+            .collect();
+        let entry = |e: StoredEntry<Alert>| -> Result<OutboxEntry, String> {
+            let alert = match (e.alert, e.alert_key) {
+                (Some(a), _) => Arc::new(a),
+                (None, Some(k)) => alerts.get(&k).cloned().ok_or_else(|| {
+                    format!(
+                        "outbox entry for sink {} names alert {k}, which is not under `alerts`",
+                        e.sink
+                    )
+                })?,
+                (None, None) => {
+                    return Err(format!("outbox entry for sink {} has no alert", e.sink))
+                }
+            };
+            Ok(OutboxEntry {
+                sink: e.sink,
+                alert,
+                enqueued_at: e.enqueued_at,
+                attempts: e.attempts,
+                next_attempt_at: e.next_attempt_at,
+                last_error: e.last_error,
+                held: false,
+            })
+        };
+        Ok(State {
+            version: STATE_VERSION,
+            incidents: s.incidents,
+            outbox: s.outbox.into_iter().map(entry).collect::<Result<_, _>>()?,
+            rejected: s
+                .rejected
+                .into_iter()
+                .map(entry)
+                .collect::<Result<_, _>>()?,
+        })
+    }
 }
 
 impl Default for State {
@@ -65,9 +181,9 @@ pub enum StateError {
 /// The state in memory plus its file.
 pub struct StateStore {
     path: PathBuf,
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
     /// Bumped on every change; a write never replaces a newer one with an older snapshot.
-    changes: AtomicU64,
+    changes: Arc<AtomicU64>,
     /// Version last written; held by the blocking write itself, so a cancelled save can
     /// never land after a newer one.
     written: std::sync::Arc<Mutex<u64>>,
@@ -142,8 +258,8 @@ impl StateStore {
         Ok((
             StateStore {
                 path: path.to_path_buf(),
-                state: Mutex::new(state),
-                changes: AtomicU64::new(0),
+                state: Arc::new(Mutex::new(state)),
+                changes: Arc::new(AtomicU64::new(0)),
                 written: std::sync::Arc::new(Mutex::new(0)),
                 lock: Mutex::new(Some(lock)),
             },
@@ -174,20 +290,28 @@ impl StateStore {
     /// Write the current state atomically. Concurrent or cancelled saves never write an
     /// older snapshot over a newer one.
     pub async fn save(&self) -> Result<(), StateError> {
-        let (bytes, version) = {
-            let guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            let v = self.changes.load(Ordering::SeqCst);
-            (serde_json::to_vec_pretty(&*guard).unwrap_or_default(), v)
-        };
         let path = self.path.clone();
         let written = self.written.clone();
+        let state = self.state.clone();
+        let changes = self.changes.clone();
+        // Serialized straight into the temporary file under the state's lock: no copy of a
+        // large outbox in memory (the file is written to the page cache; the fsync happens
+        // after the lock is released).
         let res = tokio::task::spawn_blocking(move || {
             let mut w = written.lock().unwrap_or_else(|p| p.into_inner());
-            if version < *w {
-                return Ok(());
+            let mut version = 0;
+            let done = write_atomic_with(&path, |out| {
+                let guard = state.lock().unwrap_or_else(|p| p.into_inner());
+                version = changes.load(Ordering::SeqCst);
+                if version < *w {
+                    return Ok(false);
+                }
+                serde_json::to_writer(&mut *out, &*guard).map_err(std::io::Error::other)?;
+                Ok(true)
+            })?;
+            if done {
+                *w = version;
             }
-            write_atomic(&path, &bytes)?;
-            *w = version;
             Ok(())
         })
         .await
@@ -230,6 +354,15 @@ fn move_aside(path: &Path, why: &str) -> String {
 
 /// Write, fsync, rename over, fsync the folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_with(path, |out| out.write_all(bytes).map(|()| true)).map(|_| ())
+}
+
+/// [`write_atomic`] of what `fill` writes; `fill` answering `false` abandons the write (the
+/// temporary file is removed and `path` left as it is).
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<bool>,
+) -> std::io::Result<bool> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -245,20 +378,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         SEQ.fetch_add(1, Ordering::SeqCst)
     ));
     let written = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        let mut out = std::io::BufWriter::with_capacity(256 * 1024, std::fs::File::create(&tmp)?);
+        if !fill(&mut out)? {
+            return Ok(false);
+        }
+        let f = out.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path).map(|()| true)
     })();
-    if let Err(e) = written {
-        // A failed write leaves no temporary file behind.
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
+    match written {
+        Ok(true) => {}
+        // Abandoned or failed: no temporary file is left behind.
+        Ok(false) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Ok(false);
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
     }
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -303,6 +446,90 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
             .collect();
         assert_eq!(aside.len(), 1);
+    }
+
+    fn entry(sink: &str, alert: &Arc<Alert>) -> OutboxEntry {
+        OutboxEntry {
+            sink: sink.into(),
+            alert: alert.clone(),
+            enqueued_at: Utc::now(),
+            attempts: 2,
+            next_attempt_at: Utc::now(),
+            last_error: Some("HTTP 503".into()),
+            held: false,
+        }
+    }
+
+    #[test]
+    fn an_alert_waiting_for_several_sinks_is_stored_once_and_shared_when_read() {
+        let mut a = crate::plan::alerts::test_alert(Utc::now());
+        a.summary = "x".repeat(10_000);
+        let a = Arc::new(a);
+        let mut b = (*a).clone();
+        b.sequence = 2;
+        let b = Arc::new(b);
+        let state = State {
+            outbox: vec![
+                entry("slack", &a),
+                entry("webhook", &a),
+                entry("pd", &a),
+                entry("slack", &b),
+            ],
+            rejected: vec![entry("webhook", &b)],
+            ..State::default()
+        };
+        let text = serde_json::to_string(&state).unwrap();
+        assert_eq!(
+            text.matches(&"x".repeat(10_000)).count(),
+            2,
+            "one copy per alert"
+        );
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["version"], STATE_VERSION);
+        assert_eq!(v["alerts"].as_object().unwrap().len(), 2);
+        assert_eq!(v["outbox"][1]["alert_key"], a.idempotency_key());
+        assert!(v["outbox"][1].get("alert").is_none());
+        let back: State = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, state);
+        assert!(Arc::ptr_eq(&back.outbox[0].alert, &back.outbox[2].alert));
+        assert!(Arc::ptr_eq(&back.outbox[3].alert, &back.rejected[0].alert));
+    }
+
+    #[test]
+    fn a_version_1_file_with_the_alert_in_every_entry_still_loads() {
+        let a = Arc::new(crate::plan::alerts::test_alert(Utc::now()));
+        let e = entry("slack", &a);
+        let v1 = serde_json::json!({
+            "version": 1,
+            "incidents": {},
+            "outbox": [serde_json::to_value(&e).unwrap()],
+            "rejected": [],
+        });
+        assert!(v1["outbox"][0]["alert"].is_object());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, v1.to_string()).unwrap();
+        let (store, warn) = StateStore::open(&path).unwrap();
+        assert!(warn.is_none(), "{warn:?}");
+        assert_eq!(store.snapshot().outbox, vec![e]);
+    }
+
+    #[test]
+    fn an_entry_naming_a_missing_alert_is_unparsable_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let now = Utc::now().to_rfc3339();
+        let text = format!(
+            r#"{{"version":2,"alerts":{{}},"outbox":[{{"sink":"slack","alert_key":"inc-1:1","enqueued_at":"{now}","attempts":0,"next_attempt_at":"{now}"}}]}}"#
+        );
+        std::fs::write(&path, text).unwrap();
+        let (store, warn) = StateStore::open(&path).unwrap();
+        let warn = warn.unwrap();
+        assert!(
+            warn.contains("inc-1:1") && warn.contains("moved to"),
+            "{warn}"
+        );
+        assert!(store.snapshot().outbox.is_empty());
     }
 
     #[test]

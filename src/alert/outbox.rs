@@ -37,7 +37,8 @@ pub const MAX_REJECTED: usize = 100;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxEntry {
     pub sink: String,
-    pub alert: Alert,
+    /// Shared by the entries of every sink (stored once in the state file too).
+    pub alert: Arc<Alert>,
     pub enqueued_at: DateTime<Utc>,
     pub attempts: u32,
     pub next_attempt_at: DateTime<Utc>,
@@ -47,6 +48,15 @@ pub struct OutboxEntry {
     /// read from the file is written).
     #[serde(skip)]
     pub held: bool,
+}
+
+impl OutboxEntry {
+    /// The same alert for the same sink.
+    pub fn same(&self, other: &OutboxEntry) -> bool {
+        self.sink == other.sink
+            && self.alert.sequence == other.alert.sequence
+            && self.alert.incident_id == other.alert.incident_id
+    }
 }
 
 /// Where the queue lives (the state file, in the daemon): the pending entries in creation
@@ -242,13 +252,14 @@ impl Outbox {
 
     /// The outbox entries of `alert`: one per sink that takes its stream.
     pub fn entries_for(&self, alert: &Alert, now: chrono::DateTime<Utc>) -> Vec<OutboxEntry> {
+        let shared = Arc::new(alert.clone());
         let entries: Vec<OutboxEntry> = self
             .sinks
             .iter()
             .filter(|s| s.accepts(&alert.stream))
             .map(|s| OutboxEntry {
                 sink: s.name().to_string(),
-                alert: alert.clone(),
+                alert: shared.clone(),
                 enqueued_at: now,
                 attempts: 0,
                 next_attempt_at: now,
@@ -285,14 +296,23 @@ impl Outbox {
     /// Pending alerts and the oldest one's age, per sink.
     pub fn update_gauges(&self) {
         let now = Utc::now();
-        for s in &self.sinks {
-            let (count, oldest) = with_queue(self.store.as_ref(), |pending, _| {
-                let mine = pending.iter().filter(|e| e.sink == s.name());
-                mine.fold((0usize, 0.0f64), |(n, oldest), e| {
+        // One pass over the queue for every sink: this runs after each delivery.
+        let per_sink: HashMap<String, (usize, f64)> =
+            with_queue(self.store.as_ref(), |pending, _| {
+                let mut per_sink: HashMap<String, (usize, f64)> = HashMap::new();
+                for e in pending.iter() {
                     let age = (now - e.enqueued_at).num_milliseconds().max(0) as f64 / 1000.0;
-                    (n + 1, oldest.max(age))
-                })
+                    let slot = match per_sink.get_mut(e.sink.as_str()) {
+                        Some(slot) => slot,
+                        None => per_sink.entry(e.sink.clone()).or_default(),
+                    };
+                    slot.0 += 1;
+                    slot.1 = slot.1.max(age);
+                }
+                per_sink
             });
+        for s in &self.sinks {
+            let (count, oldest) = per_sink.get(s.name()).copied().unwrap_or_default();
             self.metrics
                 .alerts_pending
                 .with_label_values(&[s.name()])
@@ -370,16 +390,22 @@ impl Outbox {
             .collect()
     }
 
+    /// Take `entry` off the queue; `alerts_pending` follows at once (the saver recomputes
+    /// every gauge after its write: a full pass per delivery would make a drain quadratic).
     fn remove(&self, entry: &OutboxEntry) {
-        let key = entry.alert.idempotency_key();
-        with_queue(self.store.as_ref(), |pending, _| {
-            pending.retain(|e| !(e.sink == entry.sink && e.alert.idempotency_key() == key));
+        let removed = with_queue(self.store.as_ref(), |pending, _| {
+            let before = pending.len();
+            pending.retain(|e| !e.same(entry));
+            before - pending.len()
         });
+        self.metrics
+            .alerts_pending
+            .with_label_values(&[&entry.sink])
+            .sub(removed as i64);
     }
 
-    /// The queue changed: the gauges say so now, the saver writes it soon.
+    /// The queue changed: the saver writes it soon.
     async fn persist(&self) {
-        self.update_gauges();
         self.dirty.notify_one();
     }
 
@@ -479,12 +505,8 @@ impl Outbox {
                     );
                     tracing::warn!(sink = %name, key = %entry.alert.idempotency_key(), attempts, error = %message,
                         retry_in = ?delay, "alert delivery failed; will retry");
-                    let key = entry.alert.idempotency_key();
                     with_queue(self.store.as_ref(), |pending, _| {
-                        if let Some(e) = pending
-                            .iter_mut()
-                            .find(|e| e.sink == name && e.alert.idempotency_key() == key)
-                        {
+                        if let Some(e) = pending.iter_mut().find(|e| e.same(&entry)) {
                             e.attempts = attempts;
                             e.last_error = Some(message.clone());
                             e.next_attempt_at =
@@ -538,7 +560,7 @@ mod tests {
         let now = Utc::now();
         let resolved = |i: &str| {
             let mut e = entry(i, 2, 0, now);
-            e.alert.status = crate::model::AlertStatus::Resolved;
+            Arc::make_mut(&mut e.alert).status = crate::model::AlertStatus::Resolved;
             e
         };
         let mut q = vec![
@@ -573,7 +595,7 @@ mod tests {
         let now = Utc::now();
         let mut e = OutboxEntry {
             sink: "s".into(),
-            alert: crate::plan::alerts::test_alert(now),
+            alert: crate::plan::alerts::test_alert(now).into(),
             enqueued_at: now,
             attempts: 0,
             next_attempt_at: now,
@@ -610,7 +632,7 @@ mod tests {
         a.sequence = seq;
         OutboxEntry {
             sink: "hook".into(),
-            alert: a,
+            alert: a.into(),
             enqueued_at: now,
             attempts: 0,
             next_attempt_at: now + chrono::Duration::seconds(next_in_s),

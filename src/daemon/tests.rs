@@ -121,7 +121,7 @@ async fn a_failing_stream_fires_once_then_resolves_once() {
         vec![(AlertStatus::Firing, AlertReason::Opened, 1)]
     );
     let firing = w.monitor.store.with(|s| s.outbox[0].alert.clone());
-    assert_eq!(firing.root_cause.unwrap().check, "s3.bucket");
+    assert_eq!(firing.root_cause.as_ref().unwrap().check, "s3.bucket");
     assert!(firing.summary.contains("Root cause (s3.bucket)"));
 
     // Still failing: nothing new.
