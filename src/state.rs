@@ -52,6 +52,7 @@ struct StoredEntry<A> {
     last_error: Option<String>,
 }
 
+/// `#[serde(default)]` would make the derive require `A: Default`.
 fn none<A>() -> Option<A> {
     None
 }

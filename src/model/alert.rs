@@ -26,12 +26,6 @@ impl AlertStatus {
     }
 }
 
-impl std::fmt::Display for AlertStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// How urgent an incident is: `critical` when delivery fails or stalls, `warning` when it is
 /// only partly failing (sustained `degraded`).
 #[derive(
@@ -50,12 +44,6 @@ impl Severity {
             Severity::Warning => "warning",
             Severity::Critical => "critical",
         }
-    }
-}
-
-impl std::fmt::Display for Severity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -99,12 +87,6 @@ impl AlertReason {
             AlertReason::StreamGone => "stream_gone",
             AlertReason::Test => "test",
         }
-    }
-}
-
-impl std::fmt::Display for AlertReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -241,3 +223,5 @@ impl FiringSnapshot {
         }
     }
 }
+
+crate::model::display_as_str!(AlertStatus, Severity, AlertReason);

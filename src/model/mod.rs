@@ -5,6 +5,19 @@
 //! alert, http) can use these types without depending on each other. Plain data and the small
 //! pure methods on it; no I/O, no clock.
 
+/// `Display` for enums that name themselves with `as_str` (the same words as their serde
+/// form and their metric labels).
+macro_rules! display_as_str {
+    ($($t:ty),+) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )+};
+}
+pub(crate) use display_as_str;
+
 mod alert;
 mod error;
 mod finding;
