@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DurationRound, Utc};
 use firehose_sentinel::alert::outbox::{Outbox, OutboxEntry, QueueStore};
 use firehose_sentinel::alert::{SendError, Sink};
 use firehose_sentinel::config::DeliverySettings;
@@ -115,6 +115,9 @@ fn alert(i: usize) -> Alert {
             remediation: "attach a policy that allows s3:PutObject on arn:aws:s3:::bucket/*".into(),
         })
         .collect();
+    let period_start = now
+        .duration_trunc(chrono::Duration::minutes(5))
+        .expect("period");
     let mut metrics = BTreeMap::new();
     for m in [
         "DeliveryToS3.Success",
@@ -124,7 +127,8 @@ fn alert(i: usize) -> Alert {
     ] {
         let points = (0..12)
             .map(|k| Point {
-                t: now - chrono::Duration::minutes(5 * k),
+                // CloudWatch's datapoints fall on the period's boundaries.
+                t: period_start - chrono::Duration::minutes(5 * k),
                 v: k as f64,
             })
             .collect();

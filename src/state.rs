@@ -75,12 +75,12 @@ struct Stored<A, I> {
 
 impl Serialize for State {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        let mut alerts: BTreeMap<String, &Alert> = BTreeMap::new();
-        let mut lists: [Vec<StoredEntry<&Alert>>; 2] = [Vec::new(), Vec::new()];
+        let mut alerts: BTreeMap<String, CompactAlert> = BTreeMap::new();
+        let mut lists: [Vec<StoredEntry<CompactAlert>>; 2] = [Vec::new(), Vec::new()];
         for (list, entries) in lists.iter_mut().zip([&self.outbox, &self.rejected]) {
             for e in entries {
                 let key = e.alert.idempotency_key();
-                alerts.entry(key.clone()).or_insert(&*e.alert);
+                alerts.entry(key.clone()).or_insert(CompactAlert(&e.alert));
                 list.push(StoredEntry {
                     sink: e.sink.clone(),
                     alert_key: Some(key),
@@ -101,6 +101,27 @@ impl Serialize for State {
             rejected,
         }
         .serialize(ser)
+    }
+}
+
+/// An alert as stored: the payload's fields, with its datapoints as `[UNIX_SECONDS, value]`
+/// (an hour of four metrics is a third of a diagnosed alert in the full form; [`Point`] reads
+/// both forms).
+///
+/// [`Point`]: crate::model::Point
+struct CompactAlert<'a>(&'a Alert);
+
+impl Serialize for CompactAlert<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let mut v = serde_json::to_value(self.0).map_err(serde::ser::Error::custom)?;
+        if let Some(serde_json::Value::Object(metrics)) = v.get_mut("metrics") {
+            for (name, points) in metrics.iter_mut() {
+                if let Some(series) = self.0.metrics.get(name) {
+                    *points = series.iter().map(|p| p.compact()).collect();
+                }
+            }
+        }
+        v.serialize(ser)
     }
 }
 
@@ -494,6 +515,40 @@ mod tests {
         assert_eq!(back, state);
         assert!(Arc::ptr_eq(&back.outbox[0].alert, &back.outbox[2].alert));
         assert!(Arc::ptr_eq(&back.outbox[3].alert, &back.rejected[0].alert));
+    }
+
+    #[test]
+    fn datapoints_are_stored_compact_and_read_back_exactly() {
+        use chrono::TimeZone;
+        let mut a = crate::plan::alerts::test_alert(Utc::now());
+        let whole = Utc.with_ymd_and_hms(2026, 11, 26, 2, 55, 0).unwrap();
+        let odd = whole + chrono::Duration::nanoseconds(123_456_789);
+        a.metrics = BTreeMap::from([(
+            "DeliveryToS3.Success".to_string(),
+            vec![
+                crate::model::Point { t: whole, v: 0.0 },
+                crate::model::Point { t: odd, v: 2.5 },
+            ],
+        )]);
+        let a = Arc::new(a);
+        let state = State {
+            outbox: vec![entry("slack", &a)],
+            ..State::default()
+        };
+        let text = serde_json::to_string(&state).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let points = &v["alerts"][a.idempotency_key()]["metrics"]["DeliveryToS3.Success"];
+        assert_eq!(points[0], serde_json::json!([whole.timestamp(), 0.0]));
+        // A time with a fraction of a second keeps the full form, so nothing is rounded.
+        assert_eq!(points[1]["v"], 2.5);
+        let back: State = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, state);
+        // The payload the sinks send keeps the documented `{"t", "v"}` form.
+        let payload = serde_json::to_value(&*a).unwrap();
+        assert_eq!(
+            payload["metrics"]["DeliveryToS3.Success"][0],
+            serde_json::json!({"t": "2026-11-26T02:55:00Z", "v": 0.0})
+        );
     }
 
     #[test]

@@ -107,11 +107,48 @@ impl MetricKind {
     }
 }
 
-/// One datapoint.
+/// One datapoint. Serialized as `{"t": RFC 3339, "v": value}` (the alert payloads); also read
+/// from the state file's compact `[UNIX_SECONDS, value]` (see [`Point::compact`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "PointRepr")]
 pub struct Point {
     pub t: DateTime<Utc>,
     pub v: f64,
+}
+
+/// The two shapes a stored point may have.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum PointRepr {
+    Full { t: DateTime<Utc>, v: f64 },
+    Compact(i64, f64),
+}
+
+impl TryFrom<PointRepr> for Point {
+    type Error = String;
+
+    fn try_from(r: PointRepr) -> Result<Self, String> {
+        match r {
+            PointRepr::Full { t, v } => Ok(Point { t, v }),
+            PointRepr::Compact(secs, v) => Utc
+                .timestamp_opt(secs, 0)
+                .single()
+                .map(|t| Point { t, v })
+                .ok_or_else(|| format!("datapoint time {secs} is out of range")),
+        }
+    }
+}
+
+impl Point {
+    /// `[UNIX_SECONDS, value]`, a third of the full form, when the time is a whole second (as
+    /// CloudWatch's are); otherwise the full form, so that reading it back is exact.
+    pub fn compact(&self) -> serde_json::Value {
+        if self.t.timestamp_subsec_nanos() == 0 {
+            serde_json::json!([self.t.timestamp(), self.v])
+        } else {
+            serde_json::json!({ "t": self.t, "v": self.v })
+        }
+    }
 }
 
 /// Present datapoints of one stream, by metric (a period without a datapoint is absent).
