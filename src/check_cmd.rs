@@ -42,7 +42,15 @@ pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> Ex
     let now = Utc::now();
     let targets = inventory::targets(&entries);
     let window = detect::window_at(&settings, now, targets.iter().map(|t| &t.shape));
-    let polled = poll::poll(clients.as_ref(), &targets, window, &metrics).await;
+    // One pass: every metric of every stream.
+    let polled = poll::poll(
+        clients.as_ref(),
+        &targets,
+        window,
+        &metrics,
+        poll::DEFAULT_TARGET,
+    )
+    .await;
     if polled.unreachable() {
         eprintln!("error: cannot reach CloudWatch: every GetMetricData call failed to connect");
         return ExitCode::from(3);

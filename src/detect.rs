@@ -136,6 +136,32 @@ pub fn window_at<'a>(
     Window::aligned(now, s.period_seconds, s.delay_seconds, periods)
 }
 
+/// Whether a stream's `DeliveryToS3.Success` alone settles its health this cycle (two-phase
+/// polling): its newest datapoint is recent (within the grace, so no record can have waited
+/// past it) and its newest `failing_after_periods` datapoints are all 1 (no zero, no partial
+/// success). Such a stream's other metrics (`IncomingRecords`, `DataFreshness`) cannot change
+/// its health, except `DataFreshness` rising while every delivery succeeds, which the slow
+/// full read catches. A Lambda processor's and a Kinesis source's metrics are read every cycle
+/// ([`Shape::every_cycle_kinds`]), so their rules are unaffected.
+pub fn success_settles(
+    m: &StreamMetrics,
+    window: &Window,
+    shape: &Shape,
+    cfg: &DetectionSettings,
+) -> bool {
+    let Some((newest, _)) = m.get(MetricKind::Success).next_back() else {
+        return false;
+    };
+    let period = i64::from(window.period_seconds);
+    let grace = grace_seconds(shape, window.period_seconds, cfg);
+    let recent = (window.end - *newest).num_seconds() - period <= grace;
+    recent
+        && m.get(MetricKind::Success)
+            .rev()
+            .take(cfg.failing_after_periods.max(1) as usize)
+            .all(|(_, v)| *v >= 1.0)
+}
+
 /// Newest-first values of a series.
 fn newest_first(m: &StreamMetrics, p: MetricKind) -> Vec<f64> {
     m.get(p).rev().map(|(_, v)| *v).collect()

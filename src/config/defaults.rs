@@ -8,6 +8,10 @@ pub const POLL: &str = "0 */5 * * * *";
 pub const PERIOD_SECONDS: i64 = 60;
 pub const DELAY_SECONDS: i64 = 120;
 pub const LOOKBACK_PERIODS: i64 = 10;
+/// Two-phase polling: every metric of every stream at least this often (the slow signal,
+/// `DataFreshness`, rising while deliveries succeed). Every 2 hours keeps a healthy Direct PUT
+/// stream under $0.10 a month at the default schedule (README, "Cost").
+pub const FULL_READ_EVERY: &str = "2h";
 pub const FAILING_AFTER_PERIODS: i64 = 3;
 pub const RECOVER_AFTER_PERIODS: i64 = 2;
 pub const RECHECK_AFTER: &str = "15m";

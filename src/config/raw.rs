@@ -57,6 +57,7 @@ pub(super) struct RawSchedule {
     pub(super) period_seconds: Option<i64>,
     pub(super) delay_seconds: Option<i64>,
     pub(super) lookback_periods: Option<i64>,
+    pub(super) full_read_every: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

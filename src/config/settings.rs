@@ -71,6 +71,10 @@ pub struct ScheduleSettings {
     pub period_seconds: u32,
     pub delay_seconds: u32,
     pub lookback_periods: u32,
+    /// Every stream's every metric is read at least this often (two-phase polling reads
+    /// only what detection needs in between).
+    #[serde(with = "humantime_serde_compat")]
+    pub full_read_every: Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]

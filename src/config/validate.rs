@@ -208,6 +208,11 @@ fn schedule(v: &mut V<'_>, raw: RawSchedule) -> ScheduleSettings {
             1,
             1_440,
         ) as u32,
+        full_read_every: v.duration(
+            "schedule.full_read_every",
+            raw.full_read_every.as_deref(),
+            d::FULL_READ_EVERY,
+        ),
     }
 }
 

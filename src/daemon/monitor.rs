@@ -21,9 +21,10 @@ use crate::aws::{FirehoseApi, MetricsApi};
 use crate::config::Settings;
 use crate::detect::{self, Assessment};
 use crate::diagnose::{checks, Diagnose};
-use crate::model::{ErrorKind, StreamMetrics, Window};
+use crate::model::{ErrorKind, MetricKind, StreamMetrics, Window};
 use crate::plan::{self, Diagnosed, Plan, StreamCycle};
 use crate::poll;
+use crate::poll::cost::{self, CostMeter};
 use crate::poll::inventory::{self, Entry, Inventory};
 use crate::report::{Report, StreamReport};
 use crate::state::{StateError, StateStore};
@@ -82,6 +83,12 @@ pub struct Monitor {
     /// The newest diagnosis of each stream with an open incident.
     diagnoses: Mutex<HashMap<String, Diagnosed>>,
     series: StreamSeries,
+    /// When every metric of every stream was last read (two-phase polling).
+    last_full_read: Mutex<Option<DateTime<Utc>>>,
+    /// Streams whose last `DataFreshness` reading was above half their grace: read in full
+    /// every cycle until it falls, so a growing backlog is not left to the slow full read.
+    rising_freshness: Mutex<std::collections::BTreeSet<String>>,
+    cost: Mutex<CostMeter>,
 }
 
 impl Monitor {
@@ -105,6 +112,9 @@ impl Monitor {
             metrics.clone(),
             settings.delivery.clone(),
         );
+        // Validated at load: the schedule parses.
+        let cycles_per_month =
+            cost::cycles_per_30_days(&settings.schedule.poll, Utc::now()).unwrap_or(0.0);
         let open = store.snapshot().incidents.len();
         if open > 0 {
             tracing::info!(open, "restored open incidents from the state file");
@@ -125,6 +135,9 @@ impl Monitor {
             refreshed: Mutex::new(Refreshed::default()),
             diagnoses: Mutex::new(HashMap::new()),
             series: StreamSeries::default(),
+            last_full_read: Mutex::new(None),
+            rising_freshness: Mutex::new(Default::default()),
+            cost: Mutex::new(CostMeter::new(cycles_per_month)),
         }))
     }
 
@@ -195,6 +208,45 @@ impl Monitor {
         r.at = Some(Instant::now());
     }
 
+    fn rising_freshness(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<String>> {
+        self.rising_freshness
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Remember the streams whose `DataFreshness`, where it was read, is above half their
+    /// grace (see [`Monitor::rising_freshness`]).
+    fn note_freshness(&self, targets: &[poll::Target], polled: &poll::PollResult, w: &Window) {
+        let mut rising = self.rising_freshness();
+        for (t, r) in targets.iter().zip(&polled.streams) {
+            let Ok(sm) = r else { continue };
+            if sm.unread.contains(&MetricKind::Freshness) {
+                continue;
+            }
+            let grace = detect::grace_seconds(&t.shape, w.period_seconds, &self.settings.detection);
+            if sm
+                .newest(MetricKind::Freshness)
+                .is_some_and(|f| f > grace as f64 / 2.0)
+            {
+                rising.insert(t.name.clone());
+            } else {
+                rising.remove(&t.name);
+            }
+        }
+        rising.retain(|name| targets.iter().any(|t| &t.name == name));
+    }
+
+    /// A full read is due: never done (or never completed), or `schedule.full_read_every`
+    /// has passed since the last one.
+    fn full_read_due(&self, now: DateTime<Utc>) -> bool {
+        let every = chrono::Duration::from_std(self.settings.schedule.full_read_every)
+            .unwrap_or(chrono::Duration::MAX);
+        self.last_full_read
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none_or(|last| now - last >= every || now < last)
+    }
+
     /// One poll cycle at `now`.
     pub async fn cycle(&self, now: DateTime<Utc>) {
         let started = Instant::now();
@@ -203,10 +255,46 @@ impl Monitor {
         let targets = inventory::targets(&entries);
         let window = detect::window_at(&self.settings, now, targets.iter().map(|t| &t.shape));
 
-        let polled = poll::poll(self.api.as_ref(), &targets, window, &self.metrics).await;
+        let full_read = self.full_read_due(now);
+        let mut open: std::collections::BTreeSet<String> =
+            self.store.with(|s| s.incidents.keys().cloned().collect());
+        open.extend(self.rising_freshness().iter().cloned());
+        let detection = &self.settings.detection;
+        let force_full = |t: &poll::Target| open.contains(&t.name);
+        let settles = |t: &poll::Target, sm: &StreamMetrics| {
+            detect::success_settles(sm, &window, &t.shape, detection)
+        };
+        let polled = poll::poll_two_phase(
+            self.api.as_ref(),
+            &targets,
+            window,
+            &self.metrics,
+            poll::DEFAULT_TARGET,
+            &poll::TwoPhase {
+                full_read,
+                force_full: &force_full,
+                settles: &settles,
+            },
+        )
+        .await;
         if !polled.complete() {
             self.metrics.polls_failed_total.inc();
+        } else if full_read {
+            *self
+                .last_full_read
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(now);
         }
+        self.note_freshness(&targets, &polled, &window);
+        let dollars = self
+            .cost
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(polled.queries as u64);
+        self.metrics
+            .cloudwatch_cost_dollars_per_month
+            .with_label_values(&[poll::DEFAULT_TARGET])
+            .set(dollars);
         let by_name = polled.by_name(&targets);
 
         // Streams are advanced concurrently (diagnosis is the slow part), in a bounded number,
@@ -270,6 +358,8 @@ impl Monitor {
             streams = entries.len(),
             get_metric_data_calls = polled.calls,
             queries = polled.queries,
+            full_read = polled.full_read,
+            read_in_full = polled.second_phase,
             complete = successful,
             elapsed_ms = elapsed.as_millis() as u64,
             "poll finished"

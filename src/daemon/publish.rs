@@ -46,6 +46,8 @@ impl StreamSeries {
             // No datapoint: no series, rather than a zero that would read as a failure.
             match sm.and_then(|s| s.newest(p)) {
                 Some(v) => g.with_label_values(&l).set(v),
+                // Not read this cycle (two-phase polling): the last reading stands.
+                None if sm.is_some_and(|s| s.unread.contains(&p)) => {}
                 None => {
                     let _ = g.remove_label_values(&l);
                 }

@@ -334,3 +334,82 @@ async fn an_alert_is_not_sendable_before_it_is_written() {
     w.monitor.cycle(at(9)).await;
     assert!(matches!(next(&w.monitor), Next::Send(_)));
 }
+
+/// Metrics requested by the cycle at `now` (what CloudWatch bills).
+async fn requested_by(w: &World, now: DateTime<Utc>) -> u64 {
+    let c = w
+        .monitor
+        .metrics
+        .cloudwatch_metrics_requested_total
+        .with_label_values(&[crate::poll::DEFAULT_TARGET]);
+    let before = c.get();
+    w.monitor.cycle(now).await;
+    c.get() - before
+}
+
+#[tokio::test]
+async fn two_phase_polling_reads_only_delivery_success_of_a_settled_stream() {
+    let w = world(&["ok", "quiet", "backlog"]);
+    let minutes: Vec<u32> = (0..200).collect();
+    w.success("ok", &minutes, 1.0);
+    w.success("backlog", &minutes, 1.0);
+    // Deliveries succeed, but the oldest record waits 150 s: above half the grace
+    // (60 s buffer + 3 periods = 240 s), not yet stalled.
+    for m in &minutes {
+        w.aws
+            .put("backlog", "DeliveryToS3.DataFreshness", at(*m), 150.0);
+    }
+    // The first cycle reads everything: 3 metrics x 3 streams.
+    assert_eq!(requested_by(&w, at(8)).await, 9);
+    assert_eq!(w.health("ok"), Health::Healthy);
+    let incoming = || {
+        w.monitor
+            .metrics
+            .incoming_records
+            .with_label_values(&["ok", "us-east-1", crate::aws::fake::ACCOUNT])
+            .get()
+    };
+    assert_eq!(incoming(), 10.0);
+    // Then: `ok` is settled by its success alone (1); `quiet` has no delivery datapoint (3);
+    // `backlog`'s freshness is watched every cycle (3).
+    assert_eq!(requested_by(&w, at(9)).await, 7);
+    assert_eq!(w.health("ok"), Health::Healthy);
+    assert_eq!(w.health("quiet"), Health::Idle);
+    // What was not read keeps its last reading rather than vanishing.
+    assert_eq!(incoming(), 10.0);
+    let report = w.monitor.published.report.read().unwrap().clone();
+    let ok = report.streams.iter().find(|s| s.stream == "ok").unwrap();
+    assert!(
+        !ok.metrics.contains_key("IncomingRecords"),
+        "no empty series for what was not read"
+    );
+    drop(report);
+    // The backlog clears: its freshness drops, and it is settled again from the next cycle.
+    for m in 9..200 {
+        w.aws
+            .put("backlog", "DeliveryToS3.DataFreshness", at(m), 60.0);
+    }
+    assert_eq!(requested_by(&w, at(10)).await, 7);
+    assert_eq!(requested_by(&w, at(11)).await, 5);
+    // A zero: `ok` is read in full at once, and fails on its own datapoints.
+    w.success("ok", &[9, 10, 11], 0.0);
+    assert_eq!(requested_by(&w, at(12)).await, 7);
+    assert_eq!(w.health("ok"), Health::Failing);
+    // An open incident keeps its stream read in full.
+    w.success("ok", &[12], 0.0);
+    assert_eq!(requested_by(&w, at(13)).await, 7);
+    // `schedule.full_read_every` (2 h) after the first: everything again.
+    assert_eq!(requested_by(&w, at(8 + 120)).await, 9);
+    // Spend: the gauge turns the metrics per cycle into dollars for 30 days.
+    let dollars = w
+        .monitor
+        .metrics
+        .cloudwatch_cost_dollars_per_month
+        .with_label_values(&[crate::poll::DEFAULT_TARGET])
+        .get();
+    let mean = (9 + 7 + 7 + 5 + 7 + 7 + 9) as f64 / 7.0;
+    assert!(
+        (dollars - mean * 8640.0 * 0.00001).abs() < 1e-9,
+        "{dollars}"
+    );
+}

@@ -155,6 +155,9 @@ impl Point {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StreamMetrics {
     pub series: BTreeMap<MetricKind, BTreeMap<DateTime<Utc>, f64>>,
+    /// Metrics this cycle did not request (two-phase polling settled the stream without
+    /// them): absent here says nothing about the stream.
+    pub unread: std::collections::BTreeSet<MetricKind>,
 }
 
 impl StreamMetrics {
@@ -181,7 +184,9 @@ impl StreamMetrics {
         ];
         MetricKind::ALL
             .iter()
-            .filter(|p| self.series.contains_key(p) || ALWAYS.contains(p))
+            .filter(|p| {
+                self.series.contains_key(p) || (ALWAYS.contains(p) && !self.unread.contains(p))
+            })
             .map(|p| {
                 (
                     p.report_name().to_string(),

@@ -65,7 +65,30 @@ impl Shape {
         }
     }
 
-    /// The metrics a cycle reads for a stream of this shape.
+    /// The metrics every cycle reads for a stream of this shape (two-phase polling): delivery
+    /// success, and the metrics of the rules that delivery success cannot settle: a Lambda
+    /// processor's invocations and records (with the records entering it), a Kinesis source's
+    /// reads and arrivals.
+    pub fn every_cycle_kinds(&self) -> Vec<MetricKind> {
+        let mut k = vec![MetricKind::Success];
+        if self.has_lambda() {
+            k.extend([
+                self.arrivals(),
+                MetricKind::Processing,
+                MetricKind::ProcessedRecords,
+            ]);
+        }
+        if self.source == SourceKind::Kinesis {
+            for m in [MetricKind::KinesisRead, MetricKind::SourceIncoming] {
+                if !k.contains(&m) {
+                    k.push(m);
+                }
+            }
+        }
+        k
+    }
+
+    /// Every metric the detection table reads for a stream of this shape (a full read).
     pub fn metric_kinds(&self) -> Vec<MetricKind> {
         let mut k = vec![MetricKind::Success, self.arrivals(), MetricKind::Freshness];
         if self.has_lambda() {

@@ -4,6 +4,7 @@
 //! A failed request marks only the streams whose queries it carried as unreadable; the poll
 //! goes on. No detection happens here.
 
+pub mod cost;
 pub mod inventory;
 
 use std::collections::{BTreeMap, HashMap};
@@ -13,6 +14,10 @@ use futures::stream::{self, StreamExt};
 use crate::aws::{AwsError, MetricQuery, MetricsApi};
 use crate::model::{MetricKind, Shape, StreamMetrics, Window};
 use crate::telemetry::metrics::Metrics;
+
+/// The target (account and region) of the `[aws]` + `[streams]` configuration, as the cost
+/// metrics name it.
+pub const DEFAULT_TARGET: &str = "default";
 
 /// What the poller calls.
 pub const PERMISSIONS: &[&str] = &["cloudwatch:GetMetricData"];
@@ -61,6 +66,10 @@ pub struct PollResult {
     pub streams: Vec<Result<StreamMetrics, AwsError>>,
     pub calls: usize,
     pub queries: usize,
+    /// Every metric of every stream was read (the first cycle, and the slow full read).
+    pub full_read: bool,
+    /// Streams read in full in the second phase (their delivery success did not settle them).
+    pub second_phase: usize,
 }
 
 impl PollResult {
@@ -88,11 +97,23 @@ impl PollResult {
     }
 }
 
-/// The queries for all targets, with the (target index, metric) each id stands for.
-pub fn build_queries(targets: &[Target], period: u32) -> Vec<(MetricQuery, usize, MetricKind)> {
+/// One query, with the (target index, metric) its id stands for.
+pub type IndexedQuery = (MetricQuery, usize, MetricKind);
+
+/// The queries of every metric of every target (a full read).
+pub fn build_queries(targets: &[Target], period: u32) -> Vec<IndexedQuery> {
+    build_queries_of(targets, period, &|_, t| t.shape.metric_kinds())
+}
+
+/// The queries of the metrics `kinds` names for each target.
+pub fn build_queries_of(
+    targets: &[Target],
+    period: u32,
+    kinds: &dyn Fn(usize, &Target) -> Vec<MetricKind>,
+) -> Vec<IndexedQuery> {
     let mut out = Vec::with_capacity(targets.len() * 4);
     for (i, t) in targets.iter().enumerate() {
-        for m in t.shape.metric_kinds() {
+        for m in kinds(i, t) {
             let dimension = match m {
                 MetricKind::SourceIncoming => match &t.source_stream {
                     Some(s) => ("StreamName".to_string(), s.clone()),
@@ -117,28 +138,119 @@ pub fn build_queries(targets: &[Target], period: u32) -> Vec<(MetricQuery, usize
     out
 }
 
-/// Read the window's datapoints of every target with ceil(queries / per call) requests (500
-/// per call unless the window is so long that their datapoints would not fit).
+/// Read the window's datapoints of every metric of every target with ceil(queries / per call)
+/// requests (500 per call unless the window is so long that their datapoints would not fit).
+/// `target` names the account and region the queries are billed to (the cost metrics' label).
 pub async fn poll(
     api: &dyn MetricsApi,
     targets: &[Target],
     window: Window,
     metrics: &Metrics,
+    target: &str,
 ) -> PollResult {
-    let all = build_queries(targets, window.period_seconds);
-    let index: HashMap<String, (usize, MetricKind)> = all
+    let mut result = PollResult {
+        streams: vec![Ok(StreamMetrics::default()); targets.len()],
+        full_read: true,
+        ..PollResult::default()
+    };
+    let queries = build_queries(targets, window.period_seconds);
+    read(api, queries, window, metrics, target, &mut result).await;
+    result
+}
+
+/// How a two-phase cycle reads (see [`poll_two_phase`]).
+pub struct TwoPhase<'a> {
+    /// Read every metric of every stream this cycle (the first cycle; then every
+    /// `schedule.full_read_every`).
+    pub full_read: bool,
+    /// Streams read in full whatever their delivery success says (an open incident).
+    pub force_full: &'a (dyn Fn(&Target) -> bool + Sync),
+    /// Whether the first phase's datapoints settle a stream's health
+    /// ([`crate::detect::success_settles`]).
+    pub settles: &'a (dyn Fn(&Target, &StreamMetrics) -> bool + Sync),
+}
+
+/// A poll that reads what detection needs and no more. GetMetricData bills per metric
+/// requested: the first phase reads every stream's [`Shape::every_cycle_kinds`]
+/// (`DeliveryToS3.Success`, plus a Lambda processor's and a Kinesis source's metrics); the
+/// second reads the rest for the streams the first did not settle (no recent datapoint,
+/// zeros, partial success, or forced). With `full_read`, one phase reads everything.
+pub async fn poll_two_phase(
+    api: &dyn MetricsApi,
+    targets: &[Target],
+    window: Window,
+    metrics: &Metrics,
+    target: &str,
+    plan: &TwoPhase<'_>,
+) -> PollResult {
+    if plan.full_read {
+        return poll(api, targets, window, metrics, target).await;
+    }
+    let mut result = PollResult {
+        streams: vec![Ok(StreamMetrics::default()); targets.len()],
+        ..PollResult::default()
+    };
+    let first = build_queries_of(targets, window.period_seconds, &|_, t| {
+        t.shape.every_cycle_kinds()
+    });
+    read(api, first, window, metrics, target, &mut result).await;
+    let rest = |t: &Target| -> Vec<MetricKind> {
+        let every = t.shape.every_cycle_kinds();
+        t.shape
+            .metric_kinds()
+            .into_iter()
+            .filter(|m| !every.contains(m))
+            .collect()
+    };
+    let needs: Vec<bool> = targets
+        .iter()
+        .zip(&result.streams)
+        .map(|(t, r)| match r {
+            Ok(sm) => (plan.force_full)(t) || !(plan.settles)(t, sm),
+            Err(_) => false,
+        })
+        .collect();
+    result.second_phase = needs.iter().filter(|n| **n).count();
+    let second = build_queries_of(targets, window.period_seconds, &|i, t| {
+        if needs[i] {
+            rest(t)
+        } else {
+            Vec::new()
+        }
+    });
+    if !second.is_empty() {
+        read(api, second, window, metrics, target, &mut result).await;
+    }
+    // What a settled stream did not read this cycle: its gauges keep their last value and
+    // its report shows no empty series for them.
+    for ((t, r), need) in targets.iter().zip(result.streams.iter_mut()).zip(&needs) {
+        if let (Ok(sm), false) = (r, need) {
+            sm.unread = rest(t).into_iter().collect();
+        }
+    }
+    result
+}
+
+/// Send `queries` in calls of at most [`queries_per_call`] and sort the answers into
+/// `result`: a failed call marks the streams whose queries it carried.
+async fn read(
+    api: &dyn MetricsApi,
+    queries: Vec<IndexedQuery>,
+    window: Window,
+    metrics: &Metrics,
+    target: &str,
+    result: &mut PollResult,
+) {
+    let index: HashMap<String, (usize, MetricKind)> = queries
         .iter()
         .map(|(q, i, m)| (q.id.clone(), (*i, *m)))
         .collect();
-    let chunks: Vec<Vec<MetricQuery>> = all
+    let chunks: Vec<Vec<MetricQuery>> = queries
         .chunks(queries_per_call(window.periods()))
         .map(|c| c.iter().map(|(q, _, _)| q.clone()).collect())
         .collect();
-    let mut result = PollResult {
-        streams: vec![Ok(StreamMetrics::default()); targets.len()],
-        calls: chunks.len(),
-        queries: all.len(),
-    };
+    result.calls += chunks.len();
+    result.queries += queries.len();
     let answers: Vec<(Vec<MetricQuery>, _)> = stream::iter(chunks)
         .map(|chunk| async move {
             let r = api.get_metric_data(&chunk, window.start, window.end).await;
@@ -153,6 +265,7 @@ pub async fn poll(
                 // Billed per metric requested in an answered request.
                 metrics
                     .cloudwatch_metrics_requested_total
+                    .with_label_values(&[target])
                     .inc_by(chunk.len() as u64);
                 for s in series {
                     let Some((i, m)) = index.get(&s.id) else {
@@ -178,7 +291,6 @@ pub async fn poll(
             }
         }
     }
-    result
 }
 
 #[cfg(test)]
@@ -321,7 +433,7 @@ mod tests {
         let t = targets(1200);
         let w = Window::aligned(Utc::now(), 60, 120, 10);
         let m = Metrics::new();
-        let r = poll(&api, &t, w, &m).await;
+        let r = poll(&api, &t, w, &m, "default").await;
         assert_eq!(r.queries, 1200 * 3 + 600 * 2);
         assert_eq!(r.calls, (r.queries).div_ceil(500));
         assert_eq!(api.calls.load(Ordering::SeqCst), r.calls);
@@ -329,7 +441,12 @@ mod tests {
         // Datapoints outside the window are dropped.
         let s = r.streams[0].as_ref().unwrap();
         assert_eq!(s.get(MetricKind::Success).count(), 1);
-        assert_eq!(m.cloudwatch_metrics_requested_total.get(), r.queries as u64);
+        assert_eq!(
+            m.cloudwatch_metrics_requested_total
+                .with_label_values(&["default"])
+                .get(),
+            r.queries as u64
+        );
     }
 
     #[tokio::test]
@@ -340,7 +457,7 @@ mod tests {
         };
         let t = targets(300);
         let w = Window::aligned(Utc::now(), 60, 120, 10);
-        let r = poll(&api, &t, w, &Metrics::new()).await;
+        let r = poll(&api, &t, w, &Metrics::new(), "default").await;
         assert!(!r.complete());
         let failed = r.streams.iter().filter(|s| s.is_err()).count();
         assert!(failed > 0 && failed < 300, "failed {failed}");

@@ -33,7 +33,8 @@ pub struct Metrics {
     pub alerts_dropped_total: IntCounterVec,
     pub aws_requests_total: IntCounterVec,
     pub aws_request_duration_seconds: HistogramVec,
-    pub cloudwatch_metrics_requested_total: IntCounter,
+    pub cloudwatch_metrics_requested_total: IntCounterVec,
+    pub cloudwatch_cost_dollars_per_month: GaugeVec,
     pub poll_duration_seconds: Histogram,
     pub polls_skipped_total: IntCounter,
     pub polls_failed_total: IntCounter,
@@ -166,11 +167,16 @@ impl Metrics {
                 &["service", "operation"]
             )
             .expect("valid metric")),
-            cloudwatch_metrics_requested_total: reg!(IntCounter::new(
-                name("cloudwatch_metrics_requested_total"),
-                "Metrics requested through GetMetricData (what CloudWatch bills, per 1,000)."
-            )
-            .expect("valid metric")),
+            cloudwatch_metrics_requested_total: reg!(icv(
+                "cloudwatch_metrics_requested_total",
+                "Metrics requested through GetMetricData (what CloudWatch bills, per 1,000), by target.",
+                &["target"]
+            )),
+            cloudwatch_cost_dollars_per_month: reg!(gv(
+                "cloudwatch_cost_dollars_per_month",
+                "GetMetricData spend estimated for 30 days at the current rate: metrics requested per cycle (mean of the last 288 cycles) x the schedule's cycles in 30 days x $0.01 per 1,000.",
+                &["target"]
+            )),
             poll_duration_seconds: reg!(Histogram::with_opts(
                 HistogramOpts::new(name("poll_duration_seconds"), "Duration of one poll cycle.")
                     .buckets(vec![0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0])

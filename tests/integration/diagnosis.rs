@@ -768,6 +768,7 @@ async fn every_aws_call_is_covered_by_the_iam_policy() {
         &targets,
         Window::aligned(Utc::now(), 60, 0, 10),
         &metrics,
+        firehose_sentinel::poll::DEFAULT_TARGET,
     )
     .await;
     let policy = firehose_sentinel::permissions::all();
