@@ -57,12 +57,18 @@ struct World {
 }
 
 fn world(streams: &[&str]) -> World {
+    world_of(streams.iter().map(|s| s3_stream(s)).collect())
+}
+
+fn world_of(streams: Vec<StreamDescription>) -> World {
     let dir = tempfile::tempdir().unwrap();
     let aws = Arc::new(FakeAws::default());
-    for s in streams {
-        aws.add(s3_stream(s));
+    let names: Vec<String> = streams.iter().map(|d| d.name.clone()).collect();
+    for d in streams {
+        aws.add(d);
     }
-    let s = settings(dir.path(), streams);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let s = settings(dir.path(), &names);
     let sinks = crate::alert::build(&s).all;
     let monitor = Monitor::new(
         s,
@@ -412,4 +418,124 @@ async fn two_phase_polling_reads_only_delivery_success_of_a_settled_stream() {
         (dollars - mean * 8640.0 * 0.00001).abs() < 1e-9,
         "{dollars}"
     );
+}
+
+/// The README's cost table, measured: a day of 5-minute cycles (288) over streams of each
+/// kind, healthy, idle and failing, and the monthly dollars the cost gauge reports.
+#[tokio::test]
+async fn cost_per_stream_month_by_kind_of_stream() {
+    use crate::aws::Source;
+    let lambda = |mut d: StreamDescription| {
+        let s3 = d.s3.as_mut().unwrap();
+        s3.lambda_arn = Some(format!(
+            "arn:aws:lambda:us-east-1:{}:function:f",
+            crate::aws::fake::ACCOUNT
+        ));
+        s3.lambda_buffer_interval_seconds = Some(60);
+        d
+    };
+    let kinesis = |mut d: StreamDescription| {
+        d.source = Source::KinesisStream {
+            stream_arn: format!(
+                "arn:aws:kinesis:us-east-1:{}:stream/{}-src",
+                crate::aws::fake::ACCOUNT,
+                d.name
+            ),
+            role_arn: format!("arn:aws:iam::{}:role/r", crate::aws::fake::ACCOUNT),
+        };
+        d
+    };
+    let msk = |mut d: StreamDescription| {
+        d.source = Source::Msk {
+            cluster_arn: format!(
+                "arn:aws:kafka:us-east-1:{}:cluster/c/1",
+                crate::aws::fake::ACCOUNT
+            ),
+            topic: "t".into(),
+        };
+        d
+    };
+    struct Kind {
+        name: &'static str,
+        desc: StreamDescription,
+        success: Option<f64>,
+        max_dollars: f64,
+    }
+    let kinds = [
+        Kind {
+            name: "Direct PUT, healthy",
+            desc: s3_stream("dp"),
+            success: Some(1.0),
+            max_dollars: 0.10,
+        },
+        Kind {
+            name: "Direct PUT, idle",
+            desc: s3_stream("idle"),
+            success: None,
+            max_dollars: 0.27,
+        },
+        Kind {
+            name: "Direct PUT, failing",
+            desc: s3_stream("bad"),
+            success: Some(0.0),
+            max_dollars: 0.27,
+        },
+        Kind {
+            name: "Lambda processor, healthy",
+            desc: lambda(s3_stream("lam")),
+            success: Some(1.0),
+            max_dollars: 0.36,
+        },
+        Kind {
+            name: "Kinesis source, healthy",
+            desc: kinesis(s3_stream("kin")),
+            success: Some(1.0),
+            max_dollars: 0.27,
+        },
+        Kind {
+            name: "MSK source, healthy",
+            desc: msk(s3_stream("msk")),
+            success: Some(1.0),
+            max_dollars: 0.10,
+        },
+    ];
+    let mut table = Vec::new();
+    for k in kinds {
+        let name = k.desc.name.clone();
+        let w = world_of(vec![k.desc]);
+        for m in 0..1500u32 {
+            let t = at(m);
+            if let Some(v) = k.success {
+                for (metric, value) in [
+                    ("DeliveryToS3.Success", v),
+                    ("IncomingRecords", 10.0),
+                    ("DeliveryToS3.DataFreshness", 30.0),
+                    ("ExecuteProcessing.Success", 1.0),
+                    ("SucceedProcessing.Records", 10.0),
+                    ("DataReadFromKinesisStream.Records", 10.0),
+                    ("DataReadFromSource.Records", 10.0),
+                ] {
+                    w.aws.put(&name, metric, t, value);
+                }
+                w.aws
+                    .put(&format!("{name}-src"), "IncomingRecords", t, 10.0);
+            }
+        }
+        for cycle in 0..288u32 {
+            w.monitor.cycle(at(8 + 5 * cycle)).await;
+        }
+        let dollars = w
+            .monitor
+            .metrics
+            .cloudwatch_cost_dollars_per_month
+            .with_label_values(&[crate::poll::DEFAULT_TARGET])
+            .get();
+        table.push(format!("{:<28} ${dollars:.4}", k.name));
+        assert!(
+            dollars <= k.max_dollars,
+            "{}: ${dollars:.4} a month",
+            k.name
+        );
+    }
+    eprintln!("{}", table.join("\n"));
 }
