@@ -43,13 +43,14 @@ pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> Ex
     let targets = inventory::targets(&entries);
     let window = detect::window_at(&settings, now, targets.iter().map(|t| &t.shape));
     // One pass: every metric of every stream.
-    let polled = poll::poll(
-        clients.as_ref(),
-        &targets,
-        window,
-        &metrics,
-        poll::DEFAULT_TARGET,
-    )
+    let call_size = poll::CallSize::default();
+    let polled = poll::Reader {
+        api: clients.as_ref(),
+        metrics: &metrics,
+        target: poll::DEFAULT_TARGET,
+        call_size: &call_size,
+    }
+    .poll(&targets, window)
     .await;
     if polled.unreachable() {
         eprintln!("error: cannot reach CloudWatch: every GetMetricData call failed to connect");

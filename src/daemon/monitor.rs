@@ -89,6 +89,8 @@ pub struct Monitor {
     /// every cycle until it falls, so a growing backlog is not left to the slow full read.
     rising_freshness: Mutex<std::collections::BTreeSet<String>>,
     cost: Mutex<CostMeter>,
+    /// Queries per `GetMetricData` call that CloudWatch answers in time.
+    call_size: poll::CallSize,
 }
 
 impl Monitor {
@@ -138,6 +140,7 @@ impl Monitor {
             last_full_read: Mutex::new(None),
             rising_freshness: Mutex::new(Default::default()),
             cost: Mutex::new(CostMeter::new(cycles_per_month)),
+            call_size: poll::CallSize::default(),
         }))
     }
 
@@ -264,19 +267,23 @@ impl Monitor {
         let settles = |t: &poll::Target, sm: &StreamMetrics| {
             detect::success_settles(sm, &window, &t.shape, detection)
         };
-        let polled = poll::poll_two_phase(
-            self.api.as_ref(),
-            &targets,
-            window,
-            &self.metrics,
-            poll::DEFAULT_TARGET,
-            &poll::TwoPhase {
-                full_read,
-                force_full: &force_full,
-                settles: &settles,
-            },
-        )
-        .await;
+        let reader = poll::Reader {
+            api: self.api.as_ref(),
+            metrics: &self.metrics,
+            target: poll::DEFAULT_TARGET,
+            call_size: &self.call_size,
+        };
+        let polled = reader
+            .poll_two_phase(
+                &targets,
+                window,
+                &poll::TwoPhase {
+                    full_read,
+                    force_full: &force_full,
+                    settles: &settles,
+                },
+            )
+            .await;
         if !polled.complete() {
             self.metrics.polls_failed_total.inc();
         } else if full_read {

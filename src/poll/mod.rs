@@ -8,6 +8,7 @@ pub mod cost;
 pub mod inventory;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::stream::{self, StreamExt};
 
@@ -87,7 +88,7 @@ impl PollResult {
                 .all(|r| r.as_ref().err().is_some_and(AwsError::is_unreachable))
     }
 
-    /// The results keyed by stream name (`targets` as given to [`poll`]).
+    /// The results keyed by stream name (`targets` as given to [`Reader::poll`]).
     pub fn by_name(&self, targets: &[Target]) -> BTreeMap<String, Result<StreamMetrics, AwsError>> {
         targets
             .iter()
@@ -138,27 +139,223 @@ pub fn build_queries_of(
     out
 }
 
-/// Read the window's datapoints of every metric of every target with ceil(queries / per call)
-/// requests (500 per call unless the window is so long that their datapoints would not fit).
-/// `target` names the account and region the queries are billed to (the cost metrics' label).
-pub async fn poll(
-    api: &dyn MetricsApi,
-    targets: &[Target],
-    window: Window,
-    metrics: &Metrics,
-    target: &str,
-) -> PollResult {
-    let mut result = PollResult {
-        streams: vec![Ok(StreamMetrics::default()); targets.len()],
-        full_read: true,
-        ..PollResult::default()
-    };
-    let queries = build_queries(targets, window.period_seconds);
-    read(api, queries, window, metrics, target, &mut result).await;
-    result
+/// Queries per `GetMetricData` call that CloudWatch answers within the per-attempt timeout.
+/// Starts at 500; a call that times out is split in two and retried within the cycle, and the
+/// smaller size is remembered for the next cycles (until the process restarts): a slow
+/// CloudWatch costs more calls, never a blind cycle. (Smaller calls cost no more money:
+/// CloudWatch bills per metric, not per call.)
+#[derive(Debug)]
+pub struct CallSize(AtomicUsize);
+
+impl Default for CallSize {
+    fn default() -> Self {
+        CallSize(AtomicUsize::new(MAX_QUERIES_PER_CALL))
+    }
 }
 
-/// How a two-phase cycle reads (see [`poll_two_phase`]).
+impl CallSize {
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// A call of `size` queries timed out: at most half of it from now on.
+    fn timed_out(&self, size: usize) -> usize {
+        let half = size.div_ceil(2).max(1);
+        self.0.fetch_min(half, Ordering::Relaxed);
+        half
+    }
+}
+
+/// A timed-out call is split at most this many times in one cycle (500 -> 63 queries), so a
+/// CloudWatch that answers nothing cannot hold a cycle for long; the next cycle starts from
+/// the remembered size.
+const MAX_SPLITS_PER_CYCLE: u32 = 3;
+
+/// What reads the metrics of one target (account and region): its client, where its spend is
+/// counted, and the call size that works for it.
+#[derive(Clone, Copy)]
+pub struct Reader<'a> {
+    pub api: &'a dyn MetricsApi,
+    pub metrics: &'a Metrics,
+    /// The account and region the queries are billed to (the cost metrics' `target` label).
+    pub target: &'a str,
+    pub call_size: &'a CallSize,
+}
+
+impl Reader<'_> {
+    /// Read the window's datapoints of every metric of every target, in
+    /// ceil(queries / per call) requests (500 per call unless the window is so long that
+    /// their datapoints would not fit, or calls that large time out).
+    pub async fn poll(&self, targets: &[Target], window: Window) -> PollResult {
+        let mut result = PollResult {
+            streams: vec![Ok(StreamMetrics::default()); targets.len()],
+            full_read: true,
+            ..PollResult::default()
+        };
+        let queries = build_queries(targets, window.period_seconds);
+        self.read(queries, window, &mut result).await;
+        result
+    }
+
+    /// A poll that reads what detection needs and no more. GetMetricData bills per metric
+    /// requested: the first phase reads every stream's [`Shape::every_cycle_kinds`]
+    /// (`DeliveryToS3.Success`, plus a Lambda processor's and a Kinesis source's metrics); the
+    /// second reads the rest for the streams the first did not settle (no recent datapoint,
+    /// zeros, partial success, or forced). With `full_read`, one phase reads everything.
+    pub async fn poll_two_phase(
+        &self,
+        targets: &[Target],
+        window: Window,
+        plan: &TwoPhase<'_>,
+    ) -> PollResult {
+        if plan.full_read {
+            return self.poll(targets, window).await;
+        }
+        let mut result = PollResult {
+            streams: vec![Ok(StreamMetrics::default()); targets.len()],
+            ..PollResult::default()
+        };
+        let first = build_queries_of(targets, window.period_seconds, &|_, t| {
+            t.shape.every_cycle_kinds()
+        });
+        self.read(first, window, &mut result).await;
+        let rest = |t: &Target| -> Vec<MetricKind> {
+            let every = t.shape.every_cycle_kinds();
+            t.shape
+                .metric_kinds()
+                .into_iter()
+                .filter(|m| !every.contains(m))
+                .collect()
+        };
+        let needs: Vec<bool> = targets
+            .iter()
+            .zip(&result.streams)
+            .map(|(t, r)| match r {
+                Ok(sm) => (plan.force_full)(t) || !(plan.settles)(t, sm),
+                Err(_) => false,
+            })
+            .collect();
+        result.second_phase = needs.iter().filter(|n| **n).count();
+        let second = build_queries_of(targets, window.period_seconds, &|i, t| {
+            if needs[i] {
+                rest(t)
+            } else {
+                Vec::new()
+            }
+        });
+        if !second.is_empty() {
+            self.read(second, window, &mut result).await;
+        }
+        // What a settled stream did not read this cycle: its gauges keep their last value and
+        // its report shows no empty series for them.
+        for ((t, r), need) in targets.iter().zip(result.streams.iter_mut()).zip(&needs) {
+            if let (Ok(sm), false) = (r, need) {
+                sm.unread = rest(t).into_iter().collect();
+            }
+        }
+        result
+    }
+
+    /// Send `queries` in calls of at most [`queries_per_call`] (and [`CallSize`]) and sort the
+    /// answers into `result`. A call that times out is split in two and retried (up to
+    /// [`MAX_SPLITS_PER_CYCLE`] times); any other failed call marks the streams whose queries
+    /// it carried.
+    async fn read(&self, queries: Vec<IndexedQuery>, window: Window, result: &mut PollResult) {
+        let index: HashMap<String, (usize, MetricKind)> = queries
+            .iter()
+            .map(|(q, i, m)| (q.id.clone(), (*i, *m)))
+            .collect();
+        let per_call = queries_per_call(window.periods()).min(self.call_size.get());
+        let mut round: Vec<Vec<MetricQuery>> = queries
+            .chunks(per_call)
+            .map(|c| c.iter().map(|(q, _, _)| q.clone()).collect())
+            .collect();
+        result.queries += queries.len();
+        let mut splits = 0;
+        while !round.is_empty() {
+            result.calls += round.len();
+            let answers: Vec<(Vec<MetricQuery>, _)> = stream::iter(std::mem::take(&mut round))
+                .map(|chunk| async move {
+                    let r = self
+                        .api
+                        .get_metric_data(&chunk, window.start, window.end)
+                        .await;
+                    (chunk, r)
+                })
+                .buffer_unordered(CALL_CONCURRENCY)
+                .collect()
+                .await;
+            for (chunk, answer) in answers {
+                match answer {
+                    Err(AwsError::Timeout { .. })
+                        if chunk.len() > 1 && splits < MAX_SPLITS_PER_CYCLE =>
+                    {
+                        let half = self.call_size.timed_out(chunk.len());
+                        self.metrics
+                            .get_metric_data_splits_total
+                            .with_label_values(&[self.target])
+                            .inc();
+                        tracing::warn!(
+                            target_name = self.target,
+                            queries = chunk.len(),
+                            retry_with = half,
+                            "a GetMetricData call timed out; split and retried in this cycle, and calls carry at most {} queries from now on",
+                            self.call_size.get()
+                        );
+                        round.extend(chunk.chunks(half).map(<[MetricQuery]>::to_vec));
+                    }
+                    Ok(series) => self.sort(&chunk, series, &index, window, result),
+                    Err(e) => {
+                        for q in &chunk {
+                            if let Some((i, _)) = index.get(&q.id) {
+                                result.streams[*i] = Err(e.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            if !round.is_empty() {
+                splits += 1;
+            }
+        }
+        self.metrics
+            .get_metric_data_queries_per_call
+            .with_label_values(&[self.target])
+            .set(self.call_size.get() as i64);
+    }
+
+    /// One answered call's datapoints, into the streams they belong to.
+    fn sort(
+        &self,
+        chunk: &[MetricQuery],
+        series: Vec<crate::aws::MetricSeries>,
+        index: &HashMap<String, (usize, MetricKind)>,
+        window: Window,
+        result: &mut PollResult,
+    ) {
+        // Billed per metric requested in an answered request.
+        self.metrics
+            .cloudwatch_metrics_requested_total
+            .with_label_values(&[self.target])
+            .inc_by(chunk.len() as u64);
+        for s in series {
+            let Some((i, m)) = index.get(&s.id) else {
+                continue;
+            };
+            if let Ok(sm) = &mut result.streams[*i] {
+                for (t, v) in s.points {
+                    // Only datapoints inside the window count; CloudWatch emulators may not
+                    // align StartTime the way AWS does.
+                    if t >= window.start && t < window.end {
+                        sm.insert(*m, t, v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How a two-phase cycle reads (see [`Reader::poll_two_phase`]).
 pub struct TwoPhase<'a> {
     /// Read every metric of every stream this cycle (the first cycle; then every
     /// `schedule.full_read_every`).
@@ -168,129 +365,6 @@ pub struct TwoPhase<'a> {
     /// Whether the first phase's datapoints settle a stream's health
     /// ([`crate::detect::success_settles`]).
     pub settles: &'a (dyn Fn(&Target, &StreamMetrics) -> bool + Sync),
-}
-
-/// A poll that reads what detection needs and no more. GetMetricData bills per metric
-/// requested: the first phase reads every stream's [`Shape::every_cycle_kinds`]
-/// (`DeliveryToS3.Success`, plus a Lambda processor's and a Kinesis source's metrics); the
-/// second reads the rest for the streams the first did not settle (no recent datapoint,
-/// zeros, partial success, or forced). With `full_read`, one phase reads everything.
-pub async fn poll_two_phase(
-    api: &dyn MetricsApi,
-    targets: &[Target],
-    window: Window,
-    metrics: &Metrics,
-    target: &str,
-    plan: &TwoPhase<'_>,
-) -> PollResult {
-    if plan.full_read {
-        return poll(api, targets, window, metrics, target).await;
-    }
-    let mut result = PollResult {
-        streams: vec![Ok(StreamMetrics::default()); targets.len()],
-        ..PollResult::default()
-    };
-    let first = build_queries_of(targets, window.period_seconds, &|_, t| {
-        t.shape.every_cycle_kinds()
-    });
-    read(api, first, window, metrics, target, &mut result).await;
-    let rest = |t: &Target| -> Vec<MetricKind> {
-        let every = t.shape.every_cycle_kinds();
-        t.shape
-            .metric_kinds()
-            .into_iter()
-            .filter(|m| !every.contains(m))
-            .collect()
-    };
-    let needs: Vec<bool> = targets
-        .iter()
-        .zip(&result.streams)
-        .map(|(t, r)| match r {
-            Ok(sm) => (plan.force_full)(t) || !(plan.settles)(t, sm),
-            Err(_) => false,
-        })
-        .collect();
-    result.second_phase = needs.iter().filter(|n| **n).count();
-    let second = build_queries_of(targets, window.period_seconds, &|i, t| {
-        if needs[i] {
-            rest(t)
-        } else {
-            Vec::new()
-        }
-    });
-    if !second.is_empty() {
-        read(api, second, window, metrics, target, &mut result).await;
-    }
-    // What a settled stream did not read this cycle: its gauges keep their last value and
-    // its report shows no empty series for them.
-    for ((t, r), need) in targets.iter().zip(result.streams.iter_mut()).zip(&needs) {
-        if let (Ok(sm), false) = (r, need) {
-            sm.unread = rest(t).into_iter().collect();
-        }
-    }
-    result
-}
-
-/// Send `queries` in calls of at most [`queries_per_call`] and sort the answers into
-/// `result`: a failed call marks the streams whose queries it carried.
-async fn read(
-    api: &dyn MetricsApi,
-    queries: Vec<IndexedQuery>,
-    window: Window,
-    metrics: &Metrics,
-    target: &str,
-    result: &mut PollResult,
-) {
-    let index: HashMap<String, (usize, MetricKind)> = queries
-        .iter()
-        .map(|(q, i, m)| (q.id.clone(), (*i, *m)))
-        .collect();
-    let chunks: Vec<Vec<MetricQuery>> = queries
-        .chunks(queries_per_call(window.periods()))
-        .map(|c| c.iter().map(|(q, _, _)| q.clone()).collect())
-        .collect();
-    result.calls += chunks.len();
-    result.queries += queries.len();
-    let answers: Vec<(Vec<MetricQuery>, _)> = stream::iter(chunks)
-        .map(|chunk| async move {
-            let r = api.get_metric_data(&chunk, window.start, window.end).await;
-            (chunk, r)
-        })
-        .buffer_unordered(CALL_CONCURRENCY)
-        .collect()
-        .await;
-    for (chunk, answer) in answers {
-        match answer {
-            Ok(series) => {
-                // Billed per metric requested in an answered request.
-                metrics
-                    .cloudwatch_metrics_requested_total
-                    .with_label_values(&[target])
-                    .inc_by(chunk.len() as u64);
-                for s in series {
-                    let Some((i, m)) = index.get(&s.id) else {
-                        continue;
-                    };
-                    if let Ok(sm) = &mut result.streams[*i] {
-                        for (t, v) in s.points {
-                            // Only datapoints inside the window count; CloudWatch emulators
-                            // may not align StartTime the way AWS does.
-                            if t >= window.start && t < window.end {
-                                sm.insert(*m, t, v);
-                            }
-                        }
-                    }
-                }
-            }
-            Err(e) => {
-                for q in &chunk {
-                    if let Some((i, _)) = index.get(&q.id) {
-                        result.streams[*i] = Err(e.clone());
-                    }
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -368,6 +442,15 @@ mod tests {
         }
     }
 
+    fn reader<'a>(api: &'a dyn MetricsApi, m: &'a Metrics, c: &'a CallSize) -> Reader<'a> {
+        Reader {
+            api,
+            metrics: m,
+            target: "default",
+            call_size: c,
+        }
+    }
+
     fn target(name: &str, lambda: bool) -> Target {
         let mut shape = Shape::direct_put(300);
         if lambda {
@@ -433,7 +516,7 @@ mod tests {
         let t = targets(1200);
         let w = Window::aligned(Utc::now(), 60, 120, 10);
         let m = Metrics::new();
-        let r = poll(&api, &t, w, &m, "default").await;
+        let r = reader(&api, &m, &CallSize::default()).poll(&t, w).await;
         assert_eq!(r.queries, 1200 * 3 + 600 * 2);
         assert_eq!(r.calls, (r.queries).div_ceil(500));
         assert_eq!(api.calls.load(Ordering::SeqCst), r.calls);
@@ -457,9 +540,120 @@ mod tests {
         };
         let t = targets(300);
         let w = Window::aligned(Utc::now(), 60, 120, 10);
-        let r = poll(&api, &t, w, &Metrics::new(), "default").await;
+        let m = Metrics::new();
+        let r = reader(&api, &m, &CallSize::default()).poll(&t, w).await;
         assert!(!r.complete());
         let failed = r.streams.iter().filter(|s| s.is_err()).count();
         assert!(failed > 0 && failed < 300, "failed {failed}");
+    }
+
+    /// A CloudWatch whose answer takes 26 ms per query: a 500-query call takes 13 s, over the
+    /// 10 s per-attempt timeout (as measured against the emulator at 1,000 streams).
+    struct Slow {
+        calls: AtomicUsize,
+        sizes: std::sync::Mutex<Vec<usize>>,
+        /// Even one query times out.
+        dead: bool,
+    }
+
+    #[async_trait]
+    impl MetricsApi for Slow {
+        async fn get_metric_data(
+            &self,
+            queries: &[MetricQuery],
+            start: DateTime<Utc>,
+            _end: DateTime<Utc>,
+        ) -> Result<Vec<crate::aws::MetricSeries>, AwsError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            self.sizes.lock().unwrap().push(queries.len());
+            let latency = std::time::Duration::from_millis(26 * queries.len() as u64);
+            let timeout = std::time::Duration::from_secs(10);
+            tokio::time::sleep(latency.min(timeout)).await;
+            if self.dead || latency > timeout {
+                return Err(AwsError::Timeout {
+                    operation: "GetMetricData".into(),
+                });
+            }
+            Ok(queries
+                .iter()
+                .map(|q| crate::aws::MetricSeries {
+                    id: q.id.clone(),
+                    points: [(start, 1.0)].into_iter().collect(),
+                })
+                .collect())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_that_times_out_is_split_and_the_size_that_works_is_remembered() {
+        let api = Slow {
+            calls: AtomicUsize::new(0),
+            sizes: Default::default(),
+            dead: false,
+        };
+        let t: Vec<Target> = (0..1000)
+            .map(|i| target(&format!("s-{i}"), false))
+            .collect();
+        let w = Window::aligned(Utc::now(), 60, 120, 10);
+        let m = Metrics::new();
+        let size = CallSize::default();
+        let r = reader(&api, &m, &size).poll(&t, w).await;
+        // 3,000 queries: 6 calls of 500 time out, then 12 of 250 are answered.
+        assert!(r.complete(), "every stream read in the same cycle");
+        assert_eq!(r.calls, 18);
+        assert_eq!(size.get(), 250);
+        assert_eq!(
+            m.get_metric_data_splits_total
+                .with_label_values(&["default"])
+                .get(),
+            6
+        );
+        assert_eq!(
+            m.get_metric_data_queries_per_call
+                .with_label_values(&["default"])
+                .get(),
+            250
+        );
+        // Billed only for the answered calls.
+        assert_eq!(
+            m.cloudwatch_metrics_requested_total
+                .with_label_values(&["default"])
+                .get(),
+            3000
+        );
+        // The next cycle starts at the size that works: no timeout.
+        api.calls.store(0, Ordering::SeqCst);
+        let r = reader(&api, &m, &size).poll(&t, w).await;
+        assert!(r.complete());
+        assert_eq!(api.calls.load(Ordering::SeqCst), 12);
+        assert_eq!(
+            m.get_metric_data_splits_total
+                .with_label_values(&["default"])
+                .get(),
+            6
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cloudwatch_that_answers_nothing_ends_the_cycle_after_three_splits() {
+        let api = Slow {
+            calls: AtomicUsize::new(0),
+            sizes: Default::default(),
+            dead: true,
+        };
+        let t: Vec<Target> = (0..500).map(|i| target(&format!("s-{i}"), false)).collect();
+        let w = Window::aligned(Utc::now(), 60, 120, 10);
+        let m = Metrics::new();
+        let size = CallSize::default();
+        let r = reader(&api, &m, &size).poll(&t, w).await;
+        assert!(
+            r.streams.iter().all(|s| s.is_err()),
+            "unknown, never failing"
+        );
+        assert!(r.unreachable());
+        // 1,500 queries: 3 calls of 500, 6 of 250, 12 of 125, 24 of 63; then it stops.
+        assert_eq!(api.calls.load(Ordering::SeqCst), 3 + 6 + 12 + 24);
+        assert_eq!(api.sizes.lock().unwrap().iter().max(), Some(&500));
+        assert_eq!(size.get(), 63);
     }
 }

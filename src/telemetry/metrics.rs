@@ -35,6 +35,8 @@ pub struct Metrics {
     pub aws_request_duration_seconds: HistogramVec,
     pub cloudwatch_metrics_requested_total: IntCounterVec,
     pub cloudwatch_cost_dollars_per_month: GaugeVec,
+    pub get_metric_data_splits_total: IntCounterVec,
+    pub get_metric_data_queries_per_call: IntGaugeVec,
     pub poll_duration_seconds: Histogram,
     pub polls_skipped_total: IntCounter,
     pub polls_failed_total: IntCounter,
@@ -170,6 +172,16 @@ impl Metrics {
             cloudwatch_metrics_requested_total: reg!(icv(
                 "cloudwatch_metrics_requested_total",
                 "Metrics requested through GetMetricData (what CloudWatch bills, per 1,000), by target.",
+                &["target"]
+            )),
+            get_metric_data_splits_total: reg!(icv(
+                "get_metric_data_splits_total",
+                "GetMetricData calls that timed out and were split in two and retried in the same cycle.",
+                &["target"]
+            )),
+            get_metric_data_queries_per_call: reg!(igv(
+                "get_metric_data_queries_per_call",
+                "Queries a GetMetricData call carries at most: 500, less after calls timed out (remembered until restart).",
                 &["target"]
             )),
             cloudwatch_cost_dollars_per_month: reg!(gv(

@@ -273,19 +273,25 @@ async fn two_phase_polling_gives_every_case_the_health_of_a_full_read() {
             let settles = |t: &poll::Target, sm: &StreamMetrics| {
                 detect::success_settles(sm, &window, &t.shape, &s.detection)
             };
-            let polled = poll::poll_two_phase(
-                &api,
-                &targets,
-                window,
-                &firehose_sentinel::telemetry::metrics::Metrics::new(),
-                poll::DEFAULT_TARGET,
-                &poll::TwoPhase {
-                    full_read,
-                    force_full: &|_| false,
-                    settles: &settles,
-                },
-            )
-            .await;
+            let metrics = firehose_sentinel::telemetry::metrics::Metrics::new();
+            let call_size = poll::CallSize::default();
+            let reader = poll::Reader {
+                api: &api,
+                metrics: &metrics,
+                target: poll::DEFAULT_TARGET,
+                call_size: &call_size,
+            };
+            let polled = reader
+                .poll_two_phase(
+                    &targets,
+                    window,
+                    &poll::TwoPhase {
+                        full_read,
+                        force_full: &|_| false,
+                        settles: &settles,
+                    },
+                )
+                .await;
             let (two, _) =
                 detect::assess_entry(&entry, polled.streams.first(), &window, &s.detection);
             if !full_read && !targets.is_empty() && polled.second_phase == 0 {

@@ -763,13 +763,14 @@ async fn every_aws_call_is_covered_by_the_iam_policy() {
         shape: described.shape(),
         source_stream: described.kinesis_source().map(str::to_string),
     }];
-    firehose_sentinel::poll::poll(
-        clients.as_ref(),
-        &targets,
-        Window::aligned(Utc::now(), 60, 0, 10),
-        &metrics,
-        firehose_sentinel::poll::DEFAULT_TARGET,
-    )
+    let call_size = firehose_sentinel::poll::CallSize::default();
+    firehose_sentinel::poll::Reader {
+        api: clients.as_ref(),
+        metrics: &metrics,
+        target: firehose_sentinel::poll::DEFAULT_TARGET,
+        call_size: &call_size,
+    }
+    .poll(&targets, Window::aligned(Utc::now(), 60, 0, 10))
     .await;
     let policy = firehose_sentinel::permissions::all();
     let text = metrics.render();
