@@ -3,6 +3,7 @@
 
 mod alerts;
 mod cli;
+mod cloudwatch_standin;
 mod configs;
 mod context;
 mod detection;
@@ -581,6 +582,106 @@ async fn polls_1200_streams_with_ceil_queries_over_500_calls() {
     );
     let poll = metric(&text, "firehose_sentinel_poll_duration_seconds_sum", &[]);
     println!("1200 streams: {calls} GetMetricData calls, poll cycle {poll:.2}s (start to first poll {:.2}s)", wall.as_secs_f64());
+    d.stop().await;
+}
+
+/// Issue 12: a slow CloudWatch must not blind it. Against a stand-in whose latency grows with
+/// the batch (8 ms a query: a 500-query call takes 4 s, over the 3 s per-attempt timeout), the
+/// real SDK times out, the call is split and retried within the cycle, every stream is read
+/// and the 20 failing ones are found; the next cycle starts at the size that works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_cloudwatch_is_read_in_smaller_calls_within_the_cycle() {
+    let p = unique("slow");
+    let names: Vec<String> = (0..1000).map(|i| format!("{p}-{i:04}")).collect();
+    let failing: std::collections::HashSet<String> = names.iter().take(20).cloned().collect();
+    let standin = cloudwatch_standin::start(cloudwatch_standin::Behaviour {
+        base_latency: Duration::from_millis(20),
+        per_query: Duration::from_millis(8),
+        failing: failing.clone(),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(
+        dir.path(),
+        &format!("discover = true\ninclude = [\"{p}-*\"]"),
+        "",
+    );
+    s.aws.endpoint_url = Some(standin.url.clone());
+    s.aws.timeout = Duration::from_secs(3);
+    s.aws.max_attempts = 1;
+    s.schedule.poll = "*/20 * * * * *".into();
+    let metrics = firehose_sentinel::telemetry::metrics::Metrics::new();
+    let factory = firehose_sentinel::aws::sdk::ClientFactory::new(s.aws.clone(), metrics.clone());
+    let real = factory.clients(&factory.default_key()).await;
+    let api = std::sync::Arc::new(ScriptedFirehose {
+        real,
+        names,
+        describe: active,
+    });
+    let d = daemon::start_with(
+        s,
+        metrics,
+        api,
+        std::sync::Arc::new(firehose_sentinel::diagnose::NoDiagnosis),
+    )
+    .await
+    .unwrap();
+    wait_polls(&d, 1.0, 180).await;
+    let text = get(&d, "/metrics").await.1;
+    // The first cycle reads everything: 3,000 queries, 6 calls of 500 time out, 12 of 250.
+    assert_eq!(
+        metric(&text, "firehose_sentinel_get_metric_data_splits_total", &[]),
+        6.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "firehose_sentinel_get_metric_data_queries_per_call",
+            &[]
+        ),
+        250.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "firehose_sentinel_aws_requests_total",
+            &["operation=\"GetMetricData\"", "outcome=\"timeout\""]
+        ),
+        6.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "firehose_sentinel_stream_health",
+            &["health=\"unknown\""]
+        ),
+        0.0,
+        "no stream left unknown"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "firehose_sentinel_stream_health",
+            &["health=\"failing\""]
+        ),
+        20.0
+    );
+    let status = get(&d, "/api/v1/status").await.1;
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    for f in failing.iter().take(3) {
+        assert_eq!(health_of(&status, f), "failing");
+    }
+    // The next cycle: delivery success of 1,000 streams and the rest of the 20 failing ones
+    // (1,040 queries) in calls of 250, none timing out.
+    let calls_before = standin.seen.calls.load(std::sync::atomic::Ordering::SeqCst);
+    wait_polls(&d, 2.0, 120).await;
+    let text = get(&d, "/metrics").await.1;
+    assert_eq!(
+        metric(&text, "firehose_sentinel_get_metric_data_splits_total", &[]),
+        6.0
+    );
+    let calls = standin.seen.calls.load(std::sync::atomic::Ordering::SeqCst) - calls_before;
+    assert_eq!(calls, 5, "1,040 queries in calls of 250");
     d.stop().await;
 }
 
