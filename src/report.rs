@@ -3,6 +3,7 @@
 //! the `check` command, rendered as JSON or as text for people.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -24,7 +25,9 @@ pub struct StreamReport {
     pub reason: String,
     pub metrics: BTreeMap<String, Vec<Point>>,
     pub root_cause: Option<String>,
-    pub findings: Vec<Finding>,
+    /// Shared: every stream not diagnosed shows the same list (every check, `skip`), and a
+    /// 20,000-stream report must not hold 20,000 copies of it.
+    pub findings: Arc<Vec<Finding>>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub incident: Option<IncidentSummary>,
     #[serde(skip_serializing_if = "Option::is_none", default)]

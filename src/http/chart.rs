@@ -200,7 +200,7 @@ mod tests {
             ]
             .into(),
             root_cause: None,
-            findings: Vec::new(),
+            findings: Default::default(),
             incident: Some(IncidentSummary {
                 id: "inc".into(),
                 severity: Severity::Critical,

@@ -191,13 +191,13 @@ mod tests {
             reason: "x".into(),
             metrics: Default::default(),
             root_cause: Some("s3.bucket".into()),
-            findings: vec![Finding {
+            findings: std::sync::Arc::new(vec![Finding {
                 check: "s3.bucket".into(),
                 status: Status::Fail,
                 summary: "bucket gone".into(),
                 evidence: serde_json::Value::Null,
                 remediation: "create <it>".into(),
-            }],
+            }]),
             incident: Some(IncidentSummary {
                 severity: crate::model::Severity::Critical,
                 id: "inc-1".into(),

@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod incident;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -155,7 +156,7 @@ pub fn stream_report(
         metrics: metrics.map(StreamMetrics::to_points).unwrap_or_default(),
         root_cause: shown.and_then(|l| l.diagnosis.root_cause.clone()),
         findings: match shown {
-            Some(l) => l.diagnosis.findings.clone(),
+            Some(l) => Arc::new(l.diagnosis.findings.clone()),
             None => not_diagnosed(),
         },
         incident: incident.map(|i| IncidentSummary {
@@ -168,18 +169,23 @@ pub fn stream_report(
     }
 }
 
-/// Findings of a stream that was not diagnosed: every check id, `skip`.
-fn not_diagnosed() -> Vec<Finding> {
-    checks::ALL_IDS
-        .iter()
-        .map(|id| Finding {
-            check: id.to_string(),
-            status: Status::Skip,
-            summary: "not run: diagnosis runs when the stream is failing or stalled (`firehose-sentinel check` runs it now)".into(),
-            evidence: serde_json::Value::Null,
-            remediation: String::new(),
-        })
-        .collect()
+/// Findings of a stream that was not diagnosed: every check id, `skip` (one list, shared).
+fn not_diagnosed() -> Arc<Vec<Finding>> {
+    static NOT_RUN: std::sync::LazyLock<Arc<Vec<Finding>>> = std::sync::LazyLock::new(|| {
+        Arc::new(
+            checks::ALL_IDS
+                .iter()
+                .map(|id| Finding {
+                    check: id.to_string(),
+                    status: Status::Skip,
+                    summary: "not run: diagnosis runs when the stream is failing or stalled (`firehose-sentinel check` runs it now)".into(),
+                    evidence: serde_json::Value::Null,
+                    remediation: String::new(),
+                })
+                .collect(),
+        )
+    });
+    NOT_RUN.clone()
 }
 
 /// An incident closed because its stream is gone, and its resolved alert (`None` when the

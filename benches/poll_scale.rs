@@ -1,0 +1,245 @@
+//! Poll scale benchmark (issue 12): whole monitor cycles over 1,000, 5,000 and 20,000 streams,
+//! through the real AWS SDK, against a local CloudWatch stand-in (another process, speaking
+//! awsQuery `GetMetricData`, 50 ms + 0.1 ms a query of latency: a 500-query call answers in
+//! 100 ms, about what CloudWatch takes). One stream in 250 fails.
+//!
+//! Run: `cargo bench --bench poll_scale` (release profile); `-- 5000` runs one size. Each size
+//! runs in a process of its own, so its peak RSS is its own. Reported per cycle: the first
+//! cycle (a full read of every metric) and the mean of the next five (two-phase polling):
+//! `GetMetricData` calls, CPU seconds of the daemon process (user + system, `getrusage`), wall
+//! time, and the state file's size; peak RSS (`VmHWM`) over the whole run.
+
+#[path = "../tests/integration/cloudwatch_standin.rs"]
+mod cloudwatch_standin;
+
+use std::io::BufRead;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use firehose_sentinel::aws::sdk::{AwsClients, ClientFactory};
+use firehose_sentinel::aws::{
+    AwsError, FirehoseApi, Logging, MetricQuery, MetricSeries, MetricsApi, S3Destination, Source,
+    StreamDescription,
+};
+use firehose_sentinel::daemon::monitor::Monitor;
+use firehose_sentinel::telemetry::metrics::Metrics;
+
+/// Firehose from memory (20,000 Direct PUT streams to S3), CloudWatch through the real SDK.
+struct BenchApi {
+    names: Vec<String>,
+    cloudwatch: Arc<AwsClients>,
+}
+
+#[async_trait]
+impl FirehoseApi for BenchApi {
+    async fn list_delivery_streams(&self) -> Result<Vec<String>, AwsError> {
+        Ok(self.names.clone())
+    }
+    async fn describe_delivery_stream(&self, name: &str) -> Result<StreamDescription, AwsError> {
+        const ACCOUNT: &str = "111122223333";
+        Ok(StreamDescription {
+            name: name.into(),
+            arn: format!("arn:aws:firehose:us-east-1:{ACCOUNT}:deliverystream/{name}"),
+            status: "ACTIVE".into(),
+            failure: None,
+            source: Source::DirectPut,
+            s3: Some(S3Destination {
+                role_arn: format!("arn:aws:iam::{ACCOUNT}:role/{name}-role"),
+                bucket_arn: format!("arn:aws:s3:::{name}-bucket"),
+                bucket: format!("{name}-bucket"),
+                prefix: None,
+                error_output_prefix: None,
+                buffering_interval_seconds: 60,
+                buffering_size_mb: 5,
+                compression: None,
+                kms_key_arn: None,
+                logging: Logging {
+                    enabled: false,
+                    log_group: None,
+                    log_stream: None,
+                },
+                lambda_arn: None,
+                lambda_buffer_interval_seconds: None,
+                dynamic_partitioning: false,
+                backup: None,
+                format_conversion: None,
+            }),
+            other_destination: None,
+            sse: None,
+        })
+    }
+}
+
+#[async_trait]
+impl MetricsApi for BenchApi {
+    async fn get_metric_data(
+        &self,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<MetricSeries>, AwsError> {
+        self.cloudwatch.get_metric_data(queries, start, end).await
+    }
+}
+
+fn name(i: usize) -> String {
+    format!("stream-{i:05}")
+}
+
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+fn vm_hwm_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// `--serve-cloudwatch N`: the stand-in, printing its URL on the first line.
+fn serve(n: usize) {
+    runtime().block_on(async move {
+        let s = cloudwatch_standin::start(cloudwatch_standin::Behaviour {
+            base_latency: Duration::from_millis(50),
+            per_query: Duration::from_micros(100),
+            failing: (0..n).step_by(250).map(name).collect(),
+        })
+        .await;
+        println!("{}", s.url);
+        std::future::pending::<()>().await;
+    });
+}
+
+/// `--run N URL`: the cycles, one line of figures.
+fn run(n: usize, url: &str) {
+    std::env::set_var("AWS_ACCESS_KEY_ID", "bench");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "bench");
+    runtime().block_on(async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = format!(
+            "[aws]\nregion = \"us-east-1\"\nendpoint_url = \"{url}\"\n[streams]\ndiscover = true\n[state]\npath = {:?}\n",
+            dir.path().join("state.json").display().to_string()
+        );
+        let settings = firehose_sentinel::config::load_from_str(
+            &text,
+            &dir.path().join("bench.toml"),
+            &Default::default(),
+        )
+        .expect("config");
+        let metrics = Metrics::new();
+        let factory = ClientFactory::new(settings.aws.clone(), metrics.clone());
+        let api = Arc::new(BenchApi {
+            names: (0..n).map(name).collect(),
+            cloudwatch: factory.clients(&factory.default_key()).await,
+        });
+        let state_path = settings.state.path.clone();
+        let monitor = Monitor::new(
+            settings,
+            metrics.clone(),
+            api,
+            Arc::new(firehose_sentinel::diagnose::NoDiagnosis),
+            Vec::new(),
+        )
+        .expect("monitor");
+        monitor.refresh_inventory(true).await;
+        let calls = || {
+            metrics
+                .aws_requests_total
+                .with_label_values(&["cloudwatch", "GetMetricData", "success"])
+                .get()
+        };
+        let mut rows = Vec::new();
+        let start = Utc::now();
+        for k in 0..6 {
+            let (c0, cpu0, t0) = (calls(), cpu_seconds(), Instant::now());
+            monitor.cycle(start + chrono::Duration::minutes(5 * k)).await;
+            let wall = t0.elapsed().as_secs_f64();
+            let cpu = cpu_seconds() - cpu0;
+            let state = std::fs::metadata(&state_path).map(|m| m.len()).unwrap_or(0);
+            rows.push((calls() - c0, cpu, wall, state));
+        }
+        let report = monitor.published.report.read().expect("report").clone();
+        let failing = report
+            .streams
+            .iter()
+            .filter(|s| s.health == firehose_sentinel::model::Health::Failing)
+            .count();
+        let unknown = report
+            .streams
+            .iter()
+            .filter(|s| s.health == firehose_sentinel::model::Health::Unknown)
+            .count();
+        let steady = &rows[1..];
+        let mean = |f: fn(&(u64, f64, f64, u64)) -> f64| {
+            steady.iter().map(f).sum::<f64>() / steady.len() as f64
+        };
+        println!(
+            "{n:>6} streams | full read: {} calls, {:.1} ms CPU, {:.0} ms wall | two-phase: {:.1} calls, {:.1} ms CPU, {:.0} ms wall | state {:.1} KiB | peak RSS {:.1} MiB | {failing} failing, {unknown} unknown",
+            rows[0].0,
+            rows[0].1 * 1000.0,
+            rows[0].2 * 1000.0,
+            mean(|r| r.0 as f64),
+            mean(|r| r.1) * 1000.0,
+            mean(|r| r.2) * 1000.0,
+            rows[5].3 as f64 / 1024.0,
+            vm_hwm_mib(),
+        );
+    });
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let num = |i: usize| args.get(i).and_then(|a| a.parse::<usize>().ok());
+    match args.first().map(String::as_str) {
+        Some("--serve-cloudwatch") => return serve(num(1).unwrap_or(0)),
+        Some("--run") => return run(num(1).expect("N"), &args[2]),
+        _ => {}
+    }
+    let sizes: Vec<usize> = match args
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect::<Vec<_>>()
+    {
+        v if !v.is_empty() => v,
+        _ => vec![1_000, 5_000, 20_000],
+    };
+    let exe = std::env::current_exe().expect("exe");
+    for n in sizes {
+        let mut server = std::process::Command::new(&exe)
+            .args(["--serve-cloudwatch", &n.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("stand-in");
+        let mut url = String::new();
+        std::io::BufReader::new(server.stdout.take().expect("stdout"))
+            .read_line(&mut url)
+            .expect("stand-in URL");
+        let status = std::process::Command::new(&exe)
+            .args(["--run", &n.to_string(), url.trim()])
+            .status()
+            .expect("run");
+        let _ = server.kill();
+        let _ = server.wait();
+        assert!(status.success(), "{n} streams: {status}");
+    }
+}
