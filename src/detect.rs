@@ -52,6 +52,14 @@ pub struct Assessment {
     /// End of the window assessed.
     #[serde(skip)]
     pub window_end: Option<DateTime<Utc>>,
+    /// When the current bad run started, by the rule that decided the health (the oldest zero
+    /// of the newest run of zeros, the first record left undelivered, the arrival of the
+    /// oldest record waiting per `DataFreshness`, the first degraded datapoint of the run);
+    /// `None` when not bad or not known. Read from datapoints only, so every replica reading
+    /// the same CloudWatch finds the same time, whenever its cycle ran: incident ids derive
+    /// from it (high availability).
+    #[serde(skip)]
+    pub bad_since: Option<DateTime<Utc>>,
 }
 
 impl Assessment {
@@ -160,6 +168,19 @@ pub fn success_settles(
             .rev()
             .take(cfg.failing_after_periods.max(1) as usize)
             .all(|(_, v)| *v >= 1.0)
+}
+
+/// Time of the oldest datapoint of the newest run of `kind` datapoints that match `pred`.
+fn run_start(
+    m: &StreamMetrics,
+    kind: MetricKind,
+    pred: impl Fn(f64) -> bool,
+) -> Option<DateTime<Utc>> {
+    m.get(kind)
+        .rev()
+        .take_while(|(_, v)| pred(**v))
+        .last()
+        .map(|(t, _)| *t)
 }
 
 /// Newest-first values of a series.
@@ -319,6 +340,16 @@ pub fn assess(
         .filter(|(t, _)| last_success_t.is_none_or(|s| **t >= s))
         .map(|(_, v)| *v);
     let stalled_by_freshness = freshness.is_some_and(|f| f > grace as f64);
+    // The period the oldest waiting record arrived in: its reading's time minus its age.
+    let freshness_since = m
+        .get(MetricKind::Freshness)
+        .next_back()
+        .filter(|(_, v)| v.is_finite() && **v >= 0.0 && **v < 1e9)
+        .map(|(t, v)| {
+            let arrived = t.timestamp() - *v as i64;
+            let p = i64::from(window.period_seconds.max(1));
+            DateTime::<Utc>::from_timestamp(arrived - arrived.rem_euclid(p), 0).unwrap_or(*t)
+        });
     let share = shape
         .has_lambda()
         .then(|| processed_share(m, arrivals, n))
@@ -368,7 +399,9 @@ pub fn assess(
         success_points: points.clone(),
         newest_degraded,
         window_end: Some(window.end),
+        bad_since: None,
     };
+    let bad_since = |a: Assessment, t: Option<DateTime<Utc>>| Assessment { bad_since: t, ..a };
     let arrivals_name = arrivals.metric_name();
 
     let newest_zero = m
@@ -377,73 +410,97 @@ pub fn assess(
         .find(|(_, v)| **v == 0.0)
         .map(|(t, _)| *t);
     if newest_n_all(&success, n, |v| v == 0.0) {
-        return mk(
-            Health::Failing,
-            format!("DeliveryToS3.Success has been 0 for the newest {zero} periods with data"),
-            newest_zero,
+        return bad_since(
+            mk(
+                Health::Failing,
+                format!("DeliveryToS3.Success has been 0 for the newest {zero} periods with data"),
+                newest_zero,
+            ),
+            run_start(m, MetricKind::Success, |v| v == 0.0),
         );
     }
     if let Some(s) = share.filter(|s| s.processed == 0.0 && s.entered > 0.0) {
-        return mk(
+        return bad_since(
+            mk(
             Health::Failing,
             format!(
                 "the Lambda processor returned no record successfully (SucceedProcessing.Records 0) in the newest {n} invocation periods while {:.0} records entered processing",
                 s.entered
             ),
             Some(s.newest),
+        ),
+            run_start(m, MetricKind::ProcessedRecords, |v| v == 0.0).or(Some(s.newest)),
         );
     }
     if stalled_by_gap {
         let since = undelivered_since
             .map(|t| t.to_rfc3339())
             .unwrap_or_default();
-        return mk(
+        return bad_since(
+            mk(
             Health::Stalled,
             format!(
                 "records arrive ({arrivals_name}) but no DeliveryToS3.Success datapoint since {since}, longer than the stream's buffers ({buffers}s) plus {n} periods"
             ),
             last_period,
+        ),
+            undelivered_since,
         );
     }
     if stalled_by_source {
         let since = unread_since.map(|t| t.to_rfc3339()).unwrap_or_default();
-        return mk(
+        return bad_since(
+            mk(
             Health::Stalled,
             format!(
                 "records arrive in the source Kinesis stream since {since} but Firehose has read none (DataReadFromKinesisStream.Records), longer than the stream's buffers ({buffers}s) plus {n} periods"
             ),
             last_period,
+        ),
+            unread_since,
         );
     }
     if stalled_by_freshness {
-        return mk(
+        return bad_since(
+            mk(
             Health::Stalled,
             format!(
                 "DeliveryToS3.DataFreshness is {:.0}s, above the stream's buffers ({buffers}s) plus {n} periods ({grace}s)",
                 freshness.unwrap_or_default()
             ),
             last_period,
+        ),
+            freshness_since,
         );
     }
     if newest_n_all(&success, n, partial) {
-        return mk(
+        return bad_since(
+            mk(
             Health::Degraded,
             format!("DeliveryToS3.Success is between 0 and 1 for the newest {degraded_periods} periods: part of the data is not delivered"),
             newest_degraded,
+        ),
+            run_start(m, MetricKind::Success, partial),
         );
     }
     if newest_n_all(&processing, n, partial) {
-        return mk(
+        return bad_since(
+            mk(
             Health::Degraded,
             format!("ExecuteProcessing.Success is between 0 and 1 for the newest {n} periods: the Lambda processor fails part of its invocations"),
             newest_degraded,
+        ),
+            run_start(m, MetricKind::Processing, partial),
         );
     }
     if newest_n_all(&processing, n, |v| v == 0.0) && success.first().is_some_and(|v| *v > 0.0) {
-        return mk(
+        return bad_since(
+            mk(
             Health::Degraded,
             format!("ExecuteProcessing.Success is 0 for the newest {n} periods while delivery still succeeds: records go to the processing-failed output"),
             newest_degraded,
+        ),
+            run_start(m, MetricKind::Processing, |v| v == 0.0),
         );
     }
     if let Some(s) =
@@ -500,6 +557,7 @@ pub fn unknown(reason: impl Into<String>) -> Assessment {
         newest_degraded: None,
         newest_bad: None,
         window_end: None,
+        bad_since: None,
     }
 }
 

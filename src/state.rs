@@ -445,6 +445,7 @@ mod tests {
                     crate::model::Health::Failing,
                     crate::model::Severity::Critical,
                     Utc::now(),
+                    Utc::now(),
                 ),
             )
         });

@@ -26,6 +26,15 @@ pub(super) struct RawConfig {
     pub(super) delivery: RawDelivery,
     #[serde(default)]
     pub(super) diagnosis: RawDiagnosis,
+    #[serde(default)]
+    pub(super) sharding: RawSharding,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSharding {
+    pub(super) total: Option<i64>,
+    pub(super) index: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

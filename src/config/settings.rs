@@ -23,6 +23,21 @@ pub struct Settings {
     pub alerts: AlertSettings,
     pub delivery: DeliverySettings,
     pub diagnosis: DiagnosisSettings,
+    pub sharding: ShardingSettings,
+}
+
+/// Which share of the streams this replica watches: those whose ARN hashes to `index` of
+/// `total` (rendezvous hashing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ShardingSettings {
+    pub total: u32,
+    pub index: u32,
+}
+
+impl Default for ShardingSettings {
+    fn default() -> Self {
+        ShardingSettings { total: 1, index: 0 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

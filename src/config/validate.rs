@@ -13,7 +13,7 @@ use url::Url;
 use super::defaults as d;
 use super::raw::{
     RawAlertmanager, RawAlerts, RawAws, RawConfig, RawDelivery, RawDetection, RawDiagnosis,
-    RawPagerDuty, RawSchedule, RawServer, RawSlack, RawStreams, RawWebhook,
+    RawPagerDuty, RawSchedule, RawServer, RawSharding, RawSlack, RawStreams, RawWebhook,
 };
 use super::settings::GlobSetWrap;
 use super::*;
@@ -76,10 +76,12 @@ pub fn validate(
     let delivery = delivery(&mut v, raw.delivery);
     let diagnosis = diagnosis(&mut v, raw.diagnosis);
     let alerts = alerts(&mut v, raw.alerts);
+    let sharding = sharding(&mut v, raw.sharding);
     if !v.problems.is_empty() {
         return Err(v.problems);
     }
     Ok(Settings {
+        sharding,
         aws,
         streams,
         schedule,
@@ -171,6 +173,49 @@ fn streams(v: &mut V<'_>, raw: RawStreams) -> StreamSettings {
         include_set,
         exclude_set,
     }
+}
+
+/// `[sharding]`: `index` defaults to the StatefulSet pod's ordinal (the number that ends
+/// `$HOSTNAME`, `name-3`) modulo `total`, so a StatefulSet of `total` x R replicas runs R
+/// replicas of each shard.
+fn sharding(v: &mut V<'_>, raw: RawSharding) -> ShardingSettings {
+    let total = v.int("sharding.total", raw.total, 1, 1, 1_000) as u32;
+    let index = match raw.index {
+        Some(i) => {
+            if i < 0 || i >= i64::from(total) {
+                v.bad(
+                    "sharding.index",
+                    format!(
+                        "{i} is out of range (0 to {}, sharding.total - 1)",
+                        total - 1
+                    ),
+                );
+                0
+            } else {
+                i as u32
+            }
+        }
+        None if total == 1 => 0,
+        None => {
+            let host = v.env.get("HOSTNAME").cloned().unwrap_or_default();
+            match host
+                .rsplit_once('-')
+                .and_then(|(_, n)| n.parse::<u64>().ok())
+            {
+                Some(ordinal) => (ordinal % u64::from(total)) as u32,
+                None => {
+                    v.bad(
+                        "sharding.index",
+                        format!(
+                            "not set, and HOSTNAME ({host:?}) does not end in a StatefulSet pod ordinal (-N): set sharding.index"
+                        ),
+                    );
+                    0
+                }
+            }
+        }
+    };
+    ShardingSettings { total, index }
 }
 
 fn schedule(v: &mut V<'_>, raw: RawSchedule) -> ScheduleSettings {

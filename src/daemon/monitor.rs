@@ -117,6 +117,14 @@ impl Monitor {
         // Validated at load: the schedule parses.
         let cycles_per_month =
             cost::cycles_per_30_days(&settings.schedule.poll, Utc::now()).unwrap_or(0.0);
+        let sharding = settings.sharding;
+        if sharding.total > 1 {
+            tracing::info!(
+                shard = sharding.index,
+                of = sharding.total,
+                "watching the streams of one shard"
+            );
+        }
         let open = store.snapshot().incidents.len();
         if open > 0 {
             tracing::info!(open, "restored open incidents from the state file");
@@ -130,7 +138,7 @@ impl Monitor {
                 report: Arc::new(RwLock::new(Report::empty())),
                 ready: Arc::new(AtomicBool::new(false)),
             },
-            inventory: Inventory::new(),
+            inventory: Inventory::sharded(sharding),
             api,
             diagnoser,
             polling: AtomicBool::new(false),

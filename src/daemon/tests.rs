@@ -61,6 +61,10 @@ fn world(streams: &[&str]) -> World {
 }
 
 fn world_of(streams: Vec<StreamDescription>) -> World {
+    world_in_shard(streams, config::ShardingSettings::default())
+}
+
+fn world_in_shard(streams: Vec<StreamDescription>, sharding: config::ShardingSettings) -> World {
     let dir = tempfile::tempdir().unwrap();
     let aws = Arc::new(FakeAws::default());
     let names: Vec<String> = streams.iter().map(|d| d.name.clone()).collect();
@@ -68,7 +72,8 @@ fn world_of(streams: Vec<StreamDescription>) -> World {
         aws.add(d);
     }
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let s = settings(dir.path(), &names);
+    let mut s = settings(dir.path(), &names);
+    s.sharding = sharding;
     let sinks = crate::alert::build(&s).all;
     let monitor = Monitor::new(
         s,
@@ -538,4 +543,75 @@ async fn cost_per_stream_month_by_kind_of_stream() {
         );
     }
     eprintln!("{}", table.join("\n"));
+}
+
+/// High availability: two replicas of one shard read the same CloudWatch at slightly different
+/// moments (even a tick apart) and open the same incident under the same id, so receivers
+/// see the same `Idempotency-Key` and PagerDuty the same dedup key.
+#[tokio::test]
+async fn two_replicas_open_the_same_incident_under_the_same_id() {
+    let a = world(&["orders"]);
+    let b = world(&["orders"]);
+    for w in [&a, &b] {
+        w.success("orders", &[1, 2], 1.0);
+        w.success("orders", &[3, 4, 5], 0.0);
+    }
+    a.monitor.cycle(at(7)).await;
+    // B's cycle runs 1.5 s later, then a tick later with one more zero datapoint.
+    b.monitor
+        .cycle(at(7) + chrono::Duration::milliseconds(1500))
+        .await;
+    let id = |w: &World| {
+        w.monitor
+            .store
+            .with(|s| s.incidents.get("orders").map(|i| i.id.clone()))
+    };
+    assert!(id(&a).is_some());
+    assert_eq!(id(&a), id(&b));
+    let c = world(&["orders"]);
+    c.success("orders", &[1, 2], 1.0);
+    c.success("orders", &[3, 4, 5, 6], 0.0);
+    c.monitor.cycle(at(8)).await;
+    assert_eq!(id(&c), id(&a), "a replica that sees the run a tick later");
+    let key = |w: &World| {
+        w.monitor
+            .store
+            .with(|s| s.outbox[0].alert.idempotency_key())
+    };
+    assert_eq!(key(&a), key(&b));
+    // A later, separate failure is another incident.
+    let d = world(&["orders"]);
+    d.success("orders", &[1, 2, 3, 4], 1.0);
+    d.success("orders", &[5, 6, 7], 0.0);
+    d.monitor.cycle(at(9)).await;
+    assert_ne!(id(&d), id(&a));
+}
+
+/// Sharding: two replicas with `sharding.total = 2` split 100 streams into disjoint sets that
+/// cover all of them, each polling only its own.
+#[tokio::test]
+async fn two_shards_split_the_streams_and_cover_them_all() {
+    let names: Vec<String> = (0..100).map(|i| format!("s-{i:03}")).collect();
+    let mut seen = Vec::new();
+    for index in 0..2 {
+        let w = world_in_shard(
+            names.iter().map(|n| s3_stream(n)).collect(),
+            config::ShardingSettings { total: 2, index },
+        );
+        for n in &names {
+            w.success(n, &[5, 6, 7], 1.0);
+        }
+        w.monitor.cycle(at(8)).await;
+        let report = w.monitor.published.report.read().unwrap().clone();
+        let mine: std::collections::BTreeSet<String> =
+            report.streams.iter().map(|s| s.stream.clone()).collect();
+        assert_eq!(
+            w.monitor.metrics.streams_monitored.get() as usize,
+            mine.len()
+        );
+        seen.push(mine);
+    }
+    assert!(seen[0].is_disjoint(&seen[1]));
+    assert_eq!(seen[0].len() + seen[1].len(), 100);
+    assert!(seen[0].len() > 30 && seen[1].len() > 30);
 }

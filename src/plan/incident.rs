@@ -54,17 +54,23 @@ pub struct Incident {
 }
 
 impl Incident {
+    /// An incident opened at `now` on a bad run that started in the period `since`. The id
+    /// derives from the stream (ARN and name) and `since` only, never from when the cycle
+    /// ran: two replicas of one shard open the same incident under the same id, so they send
+    /// the same `Idempotency-Key`s and PagerDuty dedup key (high availability).
     pub fn open(
         stream: &str,
         arn: &str,
         health: Health,
         severity: Severity,
         now: DateTime<Utc>,
+        since: DateTime<Utc>,
     ) -> Self {
         let mut h = Sha256::new();
         h.update(arn.as_bytes());
+        h.update([0]);
         h.update(stream.as_bytes());
-        h.update(now.timestamp_millis().to_be_bytes());
+        h.update(since.timestamp().to_be_bytes());
         let id = format!("inc-{}", &hex::encode(h.finalize())[..16]);
         Incident {
             id,
@@ -306,6 +312,7 @@ mod tests {
             newest_degraded: None,
             newest_bad: None,
             window_end: Some(t(m)),
+            bad_since: None,
         }
     }
 
@@ -320,6 +327,7 @@ mod tests {
             "arn",
             Health::Failing,
             Severity::Critical,
+            t(0),
             t(0),
         ));
         let (e, _) = step(
@@ -405,6 +413,7 @@ mod tests {
             Health::Failing,
             Severity::Critical,
             t(0),
+            t(0),
         ));
         let partial = DiagnosisOutcome {
             complete: false,
@@ -458,6 +467,7 @@ mod tests {
             Health::Failing,
             Severity::Critical,
             t(0),
+            t(0),
         ));
         let partial = DiagnosisOutcome {
             complete: false,
@@ -484,6 +494,7 @@ mod tests {
             "arn",
             Health::Stalled,
             Severity::Critical,
+            t(0),
             t(0),
         ));
         step(
@@ -539,6 +550,7 @@ mod tests {
             Health::Failing,
             Severity::Critical,
             t(0),
+            t(0),
         ));
         let partial = DiagnosisOutcome {
             complete: false,
@@ -566,8 +578,8 @@ mod tests {
 
     #[test]
     fn ids_are_unique_per_start() {
-        let a1 = Incident::open("s", "arn", Health::Failing, Severity::Critical, t(0));
-        let a2 = Incident::open("s", "arn", Health::Failing, Severity::Critical, t(1));
+        let a1 = Incident::open("s", "arn", Health::Failing, Severity::Critical, t(0), t(0));
+        let a2 = Incident::open("s", "arn", Health::Failing, Severity::Critical, t(1), t(1));
         assert_ne!(a1.id, a2.id);
         assert!(a1.id.starts_with("inc-") && a1.id.len() == 20);
     }
@@ -645,6 +657,7 @@ mod tests {
             "arn",
             Health::Degraded,
             Severity::Warning,
+            t(0),
             t(0),
         ));
         let mut degraded = a(Health::Degraded, 0);

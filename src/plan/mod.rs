@@ -90,7 +90,12 @@ pub fn advance(s: &StreamCycle<'_>, now: DateTime<Utc>, cfg: &DetectionSettings)
         Some(_) => None,
     };
     if let Some(severity) = opening {
-        slot = Some(Incident::open(s.name, &arn, a.health, severity, now));
+        // The period the bad run started (from datapoints), else the window's end: the same
+        // for every replica that reads the same CloudWatch.
+        let bad_since = a.bad_since.or(a.window_end).unwrap_or(now);
+        slot = Some(Incident::open(
+            s.name, &arn, a.health, severity, now, bad_since,
+        ));
     }
     let opened = opening.is_some();
     let outcome = s.fresh.map(|d| DiagnosisOutcome {
@@ -254,6 +259,7 @@ mod tests {
             newest_degraded: None,
             newest_bad: None,
             window_end: Some(t(10)),
+            bad_since: None,
         }
     }
 
@@ -384,9 +390,22 @@ mod tests {
         let fired = advance(&cycle(&desc, &failing, None, Some(&d), None), t(10), &cfg())
             .incident
             .unwrap();
-        let unfired = Incident::open("quiet", "arn", Health::Stalled, Severity::Critical, t(10));
-        let readable_later =
-            Incident::open("flaky", "arn", Health::Failing, Severity::Critical, t(10));
+        let unfired = Incident::open(
+            "quiet",
+            "arn",
+            Health::Stalled,
+            Severity::Critical,
+            t(10),
+            t(10),
+        );
+        let readable_later = Incident::open(
+            "flaky",
+            "arn",
+            Health::Failing,
+            Severity::Critical,
+            t(10),
+            t(10),
+        );
         let incidents: BTreeMap<String, Incident> = [
             ("orders".to_string(), fired.clone()),
             ("quiet".to_string(), unfired),

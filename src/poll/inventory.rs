@@ -8,9 +8,9 @@ use std::sync::RwLock;
 use futures::stream::{self, StreamExt};
 
 use crate::aws::{AwsError, FirehoseApi, StreamDescription};
-use crate::config::StreamSettings;
+use crate::config::{ShardingSettings, StreamSettings};
 use crate::model::Shape;
-use crate::poll::Target;
+use crate::poll::{shard, Target};
 
 /// What the inventory calls.
 pub const PERMISSIONS: &[&str] = &[
@@ -88,11 +88,20 @@ pub struct Skipped {
 pub struct Inventory {
     entries: RwLock<BTreeMap<String, Entry>>,
     skipped: RwLock<Vec<Skipped>>,
+    sharding: ShardingSettings,
 }
 
 impl Inventory {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An inventory that keeps only the streams of this replica's shard.
+    pub fn sharded(sharding: ShardingSettings) -> Self {
+        Inventory {
+            sharding,
+            ..Self::default()
+        }
     }
 
     /// Current entries by name.
@@ -148,6 +157,18 @@ impl Inventory {
         let mut next = BTreeMap::new();
         let mut skipped = Vec::new();
         for (name, r) in described {
+            // Another shard's stream: keyed by its ARN (by name until it was ever described).
+            let key = match &r {
+                Ok(d) => d.arn.clone(),
+                Err(_) => previous
+                    .get(&name)
+                    .and_then(Entry::description)
+                    .map(|d| d.arn.clone())
+                    .unwrap_or_else(|| name.clone()),
+            };
+            if !shard::owns(&self.sharding, &key) {
+                continue;
+            }
             match &r {
                 Err(e) if e.is_not_found() => {
                     if !matches!(previous.get(&name), Some(Entry::Missing { .. }) | None) {

@@ -6,6 +6,7 @@
 
 pub mod cost;
 pub mod inventory;
+pub mod shard;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -162,3 +162,24 @@ url = "https://pd-user:pd-s3cr3t@events.example.com/v2/enqueue"
     }
     assert!(shown.contains("alertmanager.example.com"));
 }
+
+/// `sharding.index` defaults to the StatefulSet pod ordinal modulo `sharding.total`: pods
+/// `sentinel-1` and `sentinel-4` of a 3-shard x 2-replica StatefulSet are both shard 1.
+#[test]
+fn the_shard_index_comes_from_the_pod_ordinal() {
+    let text = "[streams]\nnames = [\"orders\"]\n[sharding]\ntotal = 3\n";
+    for (host, index) in [("sentinel-1", 1), ("sentinel-4", 1), ("sentinel-5", 2)] {
+        let env: HashMap<String, String> = [("HOSTNAME".to_string(), host.to_string())].into();
+        let s = config::load_from_str(text, Path::new("c.toml"), &env).unwrap();
+        assert_eq!((s.sharding.total, s.sharding.index), (3, index), "{host}");
+    }
+    // An explicit index wins over the hostname.
+    let env: HashMap<String, String> = [("HOSTNAME".to_string(), "sentinel-4".to_string())].into();
+    let s = config::load_from_str(
+        "[streams]\nnames = [\"orders\"]\n[sharding]\ntotal = 3\nindex = 0\n",
+        Path::new("c.toml"),
+        &env,
+    )
+    .unwrap();
+    assert_eq!(s.sharding.index, 0);
+}
