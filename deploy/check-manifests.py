@@ -2,7 +2,8 @@
 """Static checks of deploy/ for deploy/check.sh (needs python3 >= 3.11 and python3-yaml).
 
 - every deploy/kubernetes/*.yaml parses as YAML, each document has apiVersion/kind/metadata.name,
-  and kustomization.yaml lists exactly the other files;
+  and kustomization.yaml lists exactly the other files; the sharded overlay
+  (deploy/kubernetes-sharded) parses, lists its files, and sets the shard total and HOSTNAME;
 - the ConfigMap's config.toml parses as TOML and uses only keys of the README's configuration
   table, and its Slack sink reads SLACK_WEBHOOK_URL, which the Deployment sets from the Secret;
 - the Grafana dashboard parses as JSON; every firehose_sentinel_* name in it and in
@@ -101,6 +102,34 @@ others = set(docs) - {"kustomization.yaml"}
 if listed != others:
     problems.append(f"deploy/kubernetes/kustomization.yaml: resources {sorted(listed)} != files {sorted(others)}")
 
+# The sharded overlay (deploy/kubernetes-sharded): YAML, its kustomization lists the base and
+# its other files, and its StatefulSet sets the shard total and HOSTNAME and keeps the Secret.
+sdir = os.path.join(DEPLOY, "kubernetes-sharded")
+sdocs = {}
+for path in sorted(glob.glob(os.path.join(sdir, "*.yaml"))):
+    rel = os.path.relpath(path, REPO)
+    try:
+        sdocs[os.path.basename(path)] = [d for d in yaml.safe_load_all(open(path, encoding="utf-8")) if d is not None]
+    except yaml.YAMLError as e:
+        problems.append(f"{rel}: invalid YAML: {e}")
+skust = (sdocs.get("kustomization.yaml") or [{}])[0]
+sfiles = set(sdocs) - {"kustomization.yaml"}
+slisted = set(skust.get("resources", [])) | {p.get("path") for p in skust.get("patches", [])}
+if slisted != sfiles | {"../kubernetes"}:
+    problems.append(f"deploy/kubernetes-sharded/kustomization.yaml: resources and patches {sorted(slisted)} != ../kubernetes + files {sorted(sfiles)}")
+sts = next((d for ds in sdocs.values() for d in ds if isinstance(d, dict) and d.get("kind") == "StatefulSet"), {})
+scont = sts.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+senv = {e.get("name"): e for c in scont for e in c.get("env", [])}
+total = (senv.get("FIREHOSE_SENTINEL__SHARDING__TOTAL") or {}).get("value")
+if not total or not total.isdigit():
+    problems.append("kubernetes-sharded/statefulset.yaml: FIREHOSE_SENTINEL__SHARDING__TOTAL is not set to a number")
+elif sts.get("spec", {}).get("replicas", 0) % int(total) != 0:
+    problems.append("kubernetes-sharded/statefulset.yaml: replicas is not a multiple of the shard total")
+if (senv.get("HOSTNAME", {}).get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath") != "metadata.name":
+    problems.append("kubernetes-sharded/statefulset.yaml: HOSTNAME is not the pod name")
+if "secretKeyRef" not in (senv.get("SLACK_WEBHOOK_URL", {}).get("valueFrom") or {}):
+    problems.append("kubernetes-sharded/statefulset.yaml: SLACK_WEBHOOK_URL is not set from a Secret")
+
 by_kind = {d.get("kind"): d for ds in docs.values() for d in ds if isinstance(d, dict)}
 cm = by_kind.get("ConfigMap", {})
 toml_text = (cm.get("data") or {}).get("config.toml")
@@ -185,5 +214,6 @@ check_names("deploy/prometheus/rules.yml",
 if problems:
     print("\n".join(problems), file=sys.stderr)
     sys.exit(1)
-print(f"manifests: {sum(len(d) for d in docs.values())} Kubernetes documents in {len(docs)} files parse; "
+print(f"manifests: {sum(len(d) for d in docs.values())} Kubernetes documents in {len(docs)} files parse "
+      f"(+{sum(len(d) for d in sdocs.values())} in the sharded overlay); "
       f"config.toml uses README keys only; dashboard: {len(exprs)} queries, metric names all in README")

@@ -606,3 +606,85 @@ async fn kill_9_campaign_loses_nothing_and_never_reopens() {
         }
     }
 }
+
+/// Issue 12, high availability: two daemons of one shard (each with its own state) watch the
+/// same failing stream and send to one real Alertmanager and one webhook. Alertmanager shows
+/// one alert; the webhook receives the same `Idempotency-Key` from both, so an idempotent
+/// receiver pages once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_of_one_shard_page_once() {
+    let am = alertmanager();
+    let rx = Receiver::start().await;
+    let aws = aws().await;
+    let name = failing_stream(&aws, "ha").await;
+    let sinks = format!(
+        "[[alerts.alertmanager]]\nname = \"am\"\nurls = [\"{}\"]\nresend_every = \"2s\"\n[[alerts.webhook]]\nname = \"hook\"\nurl = \"{}/hook\"\n",
+        am.url, rx.url
+    );
+    let mut replicas = Vec::new();
+    let mut dirs = Vec::new();
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let text = base_config(dir.path(), &format!("names = [\"{name}\"]"), 0, &sinks);
+        let s = config::load_from_str(&text, &dir.path().join("c.toml"), &HashMap::new()).unwrap();
+        replicas.push(daemon::start(s).await.unwrap());
+        dirs.push(dir);
+    }
+    let got = rx
+        .wait_for(60, |r| {
+            r.iter()
+                .filter(|x| x.body["stream"] == name.as_str() && x.body["status"] == "firing")
+                .count()
+                >= 2
+        })
+        .await;
+    let keys: std::collections::BTreeSet<String> = got
+        .iter()
+        .filter(|x| x.body["stream"] == name.as_str() && x.body["status"] == "firing")
+        .map(|x| x.headers["idempotency-key"].to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys.len(), 1, "both replicas send the same key: {keys:?}");
+    let ids: std::collections::BTreeSet<String> = replicas
+        .iter()
+        .map(|d| {
+            d.monitor.store.with(|s| {
+                s.incidents
+                    .values()
+                    .find(|i| i.stream == name)
+                    .unwrap()
+                    .id
+                    .clone()
+            })
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "one incident id: {ids:?}");
+    // Alertmanager: one alert for the stream, however many replicas send it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v: serde_json::Value = reqwest::get(format!("{}/api/v2/alerts", am.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mine: Vec<&serde_json::Value> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["labels"]["stream"] == name.as_str())
+            .collect();
+        if !mine.is_empty() {
+            // Both replicas have sent by now (the webhook saw both).
+            assert_eq!(mine.len(), 1, "{mine:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "alert never reached Alertmanager"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for d in replicas {
+        d.stop().await;
+    }
+}
