@@ -14,7 +14,8 @@ pids=()
 cleanup() { trap - INT TERM EXIT; echo; echo "stopping..."; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup INT TERM EXIT
 
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" > target/local-run/moto.log 2>&1 & pids+=($!)
+# moto, with CloudWatch translated from the CBOR protocol the current SDK speaks.
+"$venv/bin/python" scripts/moto_cbor.py 127.0.0.1 "$moto_port" > target/local-run/moto.log 2>&1 & pids+=($!)
 for _ in $(seq 100); do (echo > "/dev/tcp/127.0.0.1/$moto_port") 2>/dev/null && break; sleep 0.1; done
 python3 scripts/receiver.py "$hook_port" & pids+=($!)
 "$venv/bin/python" scripts/seed.py "http://127.0.0.1:$moto_port" & pids+=($!)

@@ -1,4 +1,4 @@
-//! A CloudWatch stand-in that answers `GetMetricData` in the awsQuery protocol the pinned
+//! A CloudWatch stand-in that answers `GetMetricData` in the Smithy RPCv2 CBOR protocol that
 //! `aws-sdk-cloudwatch` speaks, with a latency that grows with the batch, so the real SDK can
 //! be driven at fleet sizes moto cannot serve (moto slows quadratically with the batch and
 //! cannot answer 5,000 streams). Used by the slow-CloudWatch test and by
@@ -10,8 +10,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashSet};
-use std::fmt::Write as _;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,41 +60,52 @@ type State = (Arc<Behaviour>, Arc<Seen>);
 
 async fn answer(
     axum::extract::State((behaviour, seen)): axum::extract::State<State>,
+    uri: axum::http::Uri,
     body: axum::body::Bytes,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let form: BTreeMap<String, String> = url::form_urlencoded::parse(&body)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    if form.get("Action").map(String::as_str) != Some("GetMetricData") {
-        return (
-            axum::http::StatusCode::BAD_REQUEST,
-            [("content-type", "text/xml")],
-            error("InvalidAction", "only GetMetricData is served here"),
+    use ciborium::Value;
+    let reply = |status: axum::http::StatusCode, v: Value| {
+        let mut out = Vec::new();
+        ciborium::into_writer(&v, &mut out).expect("CBOR");
+        (
+            status,
+            [
+                ("content-type", "application/cbor"),
+                ("smithy-protocol", "rpc-v2-cbor"),
+            ],
+            out,
         )
-            .into_response();
+            .into_response()
+    };
+    if uri.path() != "/service/GraniteServiceVersion20100801/operation/GetMetricData" {
+        return reply(
+            axum::http::StatusCode::BAD_REQUEST,
+            error("UnknownOperation", "only GetMetricData is served here"),
+        );
     }
-    let queries = parse_queries(&form);
+    let Ok(input) = ciborium::from_reader::<Value, _>(&body[..]) else {
+        return reply(
+            axum::http::StatusCode::BAD_REQUEST,
+            error("SerializationException", "the body is not CBOR"),
+        );
+    };
+    let queries = parse_queries(&input);
     seen.calls.fetch_add(1, Ordering::SeqCst);
     seen.queries.fetch_add(queries.len(), Ordering::SeqCst);
     seen.largest_call.fetch_max(queries.len(), Ordering::SeqCst);
     let latency = behaviour.base_latency + behaviour.per_query * queries.len() as u32;
     tokio::time::sleep(latency).await;
-    let (Some(start), Some(end)) = (time(&form, "StartTime"), time(&form, "EndTime")) else {
-        return (
+    let (Some(start), Some(end)) = (time(&input, "StartTime"), time(&input, "EndTime")) else {
+        return reply(
             axum::http::StatusCode::BAD_REQUEST,
-            [("content-type", "text/xml")],
             error(
                 "InvalidParameterValue",
                 "StartTime and EndTime are required",
             ),
-        )
-            .into_response();
+        );
     };
-    let mut xml = String::with_capacity(queries.len() * 1200);
-    xml.push_str(
-        r#"<GetMetricDataResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/"><GetMetricDataResult><MetricDataResults>"#,
-    );
+    let mut results = Vec::with_capacity(queries.len());
     for q in &queries {
         let v = match q.metric.as_str() {
             "DeliveryToS3.Success" if behaviour.failing.contains(&q.stream) => 0.0,
@@ -107,31 +117,40 @@ async fn answer(
         let mut times = Vec::new();
         let mut t = end - period;
         while t >= start {
-            times.push(t);
+            times.push(Value::Tag(
+                1,
+                Box::new(Value::Integer(t.timestamp().into())),
+            ));
             t -= period;
         }
-        let _ = write!(
-            xml,
-            "<member><Id>{}</Id><Label>{}</Label><StatusCode>Complete</StatusCode><Timestamps>",
-            q.id, q.metric
-        );
-        for t in &times {
-            let _ = write!(
-                xml,
-                "<member>{}</member>",
-                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            );
-        }
-        xml.push_str("</Timestamps><Values>");
-        for _ in &times {
-            let _ = write!(xml, "<member>{v:?}</member>");
-        }
-        xml.push_str("</Values></member>");
+        let values = vec![Value::Float(v); times.len()];
+        results.push(Value::Map(vec![
+            (text("Id"), text(&q.id)),
+            (text("Label"), text(&q.metric)),
+            (text("StatusCode"), text("Complete")),
+            (text("Timestamps"), Value::Array(times)),
+            (text("Values"), Value::Array(values)),
+        ]));
     }
-    xml.push_str(
-        "</MetricDataResults><Messages/></GetMetricDataResult><ResponseMetadata><RequestId>standin</RequestId></ResponseMetadata></GetMetricDataResponse>",
-    );
-    ([("content-type", "text/xml")], xml).into_response()
+    reply(
+        axum::http::StatusCode::OK,
+        Value::Map(vec![
+            (text("MetricDataResults"), Value::Array(results)),
+            (text("Messages"), Value::Array(Vec::new())),
+        ]),
+    )
+}
+
+fn text(s: &str) -> ciborium::Value {
+    ciborium::Value::Text(s.to_string())
+}
+
+/// The member `key` of a CBOR map.
+fn get<'a>(v: &'a ciborium::Value, key: &str) -> Option<&'a ciborium::Value> {
+    v.as_map()?
+        .iter()
+        .find(|(k, _)| k.as_text() == Some(key))
+        .map(|(_, v)| v)
 }
 
 struct Query {
@@ -141,41 +160,54 @@ struct Query {
     period: i64,
 }
 
-fn parse_queries(form: &BTreeMap<String, String>) -> Vec<Query> {
-    let mut out = Vec::new();
-    for n in 1.. {
-        let p = format!("MetricDataQueries.member.{n}.");
-        let Some(id) = form.get(&format!("{p}Id")) else {
-            break;
-        };
-        let stat = format!("{p}MetricStat.");
-        out.push(Query {
-            id: id.clone(),
-            metric: form
-                .get(&format!("{stat}Metric.MetricName"))
-                .cloned()
-                .unwrap_or_default(),
-            stream: form
-                .get(&format!("{stat}Metric.Dimensions.member.1.Value"))
-                .cloned()
-                .unwrap_or_default(),
-            period: form
-                .get(&format!("{stat}Period"))
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(60),
-        });
-    }
-    out
+fn parse_queries(input: &ciborium::Value) -> Vec<Query> {
+    let s = |v: Option<&ciborium::Value>| v.and_then(|v| v.as_text()).unwrap_or("").to_string();
+    get(input, "MetricDataQueries")
+        .and_then(|q| q.as_array())
+        .map(|qs| {
+            qs.iter()
+                .map(|q| {
+                    let stat = get(q, "MetricStat");
+                    let metric = stat.and_then(|m| get(m, "Metric"));
+                    Query {
+                        id: s(get(q, "Id")),
+                        metric: s(metric.and_then(|m| get(m, "MetricName"))),
+                        stream: s(metric
+                            .and_then(|m| get(m, "Dimensions"))
+                            .and_then(|d| d.as_array())
+                            .and_then(|d| d.first())
+                            .and_then(|d| get(d, "Value"))),
+                        period: stat
+                            .and_then(|m| get(m, "Period"))
+                            .and_then(|p| p.as_integer())
+                            .and_then(|p| i64::try_from(p).ok())
+                            .unwrap_or(60),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
-fn time(form: &BTreeMap<String, String>, key: &str) -> Option<DateTime<Utc>> {
-    form.get(key)
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
+/// A timestamp member: CBOR tag 1 (epoch seconds, integer or float).
+fn time(input: &ciborium::Value, key: &str) -> Option<DateTime<Utc>> {
+    let secs = match get(input, key)? {
+        ciborium::Value::Tag(1, v) => match &**v {
+            ciborium::Value::Integer(i) => i64::try_from(*i).ok()? as f64,
+            ciborium::Value::Float(f) => *f,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    DateTime::from_timestamp(secs.floor() as i64, ((secs.fract()) * 1e9) as u32)
 }
 
-fn error(code: &str, message: &str) -> String {
-    format!(
-        r#"<ErrorResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>standin</RequestId></ErrorResponse>"#
-    )
+fn error(code: &str, message: &str) -> ciborium::Value {
+    ciborium::Value::Map(vec![
+        (
+            text("__type"),
+            text(&format!("com.amazonaws.cloudwatch#{code}")),
+        ),
+        (text("message"), text(message)),
+    ])
 }

@@ -43,11 +43,14 @@ fn run(cmd: &mut Command, what: &str) {
     );
 }
 
-/// The venv's moto_server, installing moto[server]==5.2.5 the first time.
-fn moto_server() -> PathBuf {
+/// CBOR for the CloudWatch translation in front of moto (`scripts/moto_cbor.py`).
+const CBOR2_VERSION: &str = "5.6.5";
+
+/// The venv's python, with moto[server]==5.2.5 and cbor2 installed the first time.
+fn moto_python() -> PathBuf {
     let venv = target_dir().join("moto-venv");
-    let bin = venv.join("bin/moto_server");
-    let marker = venv.join(format!(".moto-{MOTO_VERSION}"));
+    let bin = venv.join("bin/python");
+    let marker = venv.join(format!(".moto-{MOTO_VERSION}-cbor2-{CBOR2_VERSION}"));
     if bin.exists() && marker.exists() {
         return bin;
     }
@@ -62,8 +65,9 @@ fn moto_server() -> PathBuf {
             "--quiet",
             "--disable-pip-version-check",
             &format!("moto[server]=={MOTO_VERSION}"),
+            &format!("cbor2=={CBOR2_VERSION}"),
         ]),
-        "pip install moto[server] (is PyPI reachable?)",
+        "pip install moto[server] cbor2 (is PyPI reachable?)",
     );
     std::fs::write(&marker, MOTO_VERSION).expect("write moto marker");
     bin
@@ -84,13 +88,17 @@ pub fn moto() -> &'static Moto {
         std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
         std::env::set_var("AWS_REGION", REGION);
         std::env::remove_var("AWS_PROFILE");
-        let bin = moto_server();
+        let python = moto_python();
         let port = free_port();
+        // moto's own server application, with CloudWatch translated from the CBOR protocol
+        // the current SDK speaks (moto_cbor.py).
+        let script_py = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/moto_cbor.py");
         // `sh` keeps moto alive while our stdin pipe is open and kills it when it closes,
         // which happens when this test process exits for any reason.
         let script = format!(
-            "\"{}\" -H 127.0.0.1 -p {port} >\"{}\" 2>&1 & pid=$!; cat >/dev/null; kill $pid",
-            bin.display(),
+            "\"{}\" \"{}\" 127.0.0.1 {port} >\"{}\" 2>&1 & pid=$!; cat >/dev/null; kill $pid",
+            python.display(),
+            script_py.display(),
             target_dir().join("moto-server.log").display()
         );
         let mut child = Command::new("sh")

@@ -1,0 +1,209 @@
+"""moto 5.2.5 with CloudWatch over Smithy RPCv2 CBOR.
+
+aws-sdk-cloudwatch (Rust) speaks the Smithy RPCv2 CBOR protocol since 1.100.0; moto speaks only
+awsQuery for CloudWatch (getmoto/moto#9195). This runs moto's own WSGI application behind a
+middleware that translates, for CloudWatch only:
+
+- a request `POST /service/GraniteServiceVersion20100801/operation/<Op>` with a CBOR body into
+  moto's awsQuery form (`Action=<Op>&Version=2010-08-01&...`, lists as `.member.N`, structures
+  dotted, timestamps ISO 8601);
+- moto's XML answer into CBOR by the output shapes of the operations the tests and the product
+  call (GetMetricData, PutMetricData, ListMetrics), timestamps as CBOR tag 1 (epoch seconds);
+- an error into `{"__type": "com.amazonaws.cloudwatch#Code", "message": ...}` with the
+  `x-amzn-query-error` header, as CloudWatch (awsQueryCompatible) answers.
+
+Every other request goes to moto untouched. Usage: python moto_cbor.py HOST PORT
+"""
+
+import datetime
+import io
+import sys
+import urllib.parse
+import xml.etree.ElementTree as ET
+
+import cbor2
+from werkzeug.serving import run_simple
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+
+PREFIX = "/service/GraniteServiceVersion20100801/operation/"
+
+# Output shapes: "s" string, "d" double, "i" integer, "t" timestamp, "b" boolean,
+# [shape] list, {member: shape} structure.
+MESSAGE = {"Code": "s", "Value": "s"}
+DIMENSION = {"Name": "s", "Value": "s"}
+OUTPUTS = {
+    "GetMetricData": {
+        "MetricDataResults": [
+            {
+                "Id": "s",
+                "Label": "s",
+                "Timestamps": ["t"],
+                "Values": ["d"],
+                "StatusCode": "s",
+                "Messages": [MESSAGE],
+            }
+        ],
+        "NextToken": "s",
+        "Messages": [MESSAGE],
+    },
+    "PutMetricData": {},
+    "ListMetrics": {
+        "Metrics": [{"Namespace": "s", "MetricName": "s", "Dimensions": [DIMENSION]}],
+        "NextToken": "s",
+        "OwningAccounts": ["s"],
+    },
+}
+
+
+def flatten(value, prefix, out):
+    """awsQuery form fields of a decoded CBOR value."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            flatten(v, f"{prefix}.{k}" if prefix else k, out)
+    elif isinstance(value, list):
+        for i, v in enumerate(value, 1):
+            flatten(v, f"{prefix}.member.{i}", out)
+    elif isinstance(value, bool):
+        out.append((prefix, "true" if value else "false"))
+    elif isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        out.append((prefix, value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")))
+    elif isinstance(value, (bytes, bytearray)):
+        import base64
+
+        out.append((prefix, base64.b64encode(value).decode()))
+    elif value is not None:
+        out.append((prefix, str(value)))
+
+
+def local(tag):
+    return tag.rsplit("}", 1)[-1]
+
+
+def child(el, name):
+    for c in el:
+        if local(c.tag) == name:
+            return c
+    return None
+
+
+def convert(el, shape):
+    """A CBOR-ready value of the XML element `el` by its shape."""
+    if isinstance(shape, list):
+        return [convert(m, shape[0]) for m in el if local(m.tag) == "member"]
+    if isinstance(shape, dict):
+        out = {}
+        for name, s in shape.items():
+            c = child(el, name)
+            if c is not None:
+                out[name] = convert(c, s)
+        return out
+    text = (el.text or "").strip()
+    if shape == "d":
+        return float(text)
+    if shape == "i":
+        return int(text)
+    if shape == "b":
+        return text == "true"
+    if shape == "t":
+        t = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=datetime.timezone.utc)
+        return cbor2.CBORTag(1, t.timestamp())
+    return text
+
+
+def cbor_response(start_response, status, body, extra=()):
+    data = cbor2.dumps(body)
+    start_response(
+        status,
+        [
+            ("Content-Type", "application/cbor"),
+            ("smithy-protocol", "rpc-v2-cbor"),
+            ("Content-Length", str(len(data))),
+            *extra,
+        ],
+    )
+    return [data]
+
+
+class CborCloudWatch:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(PREFIX):
+            return self.app(environ, start_response)
+        op = path[len(PREFIX):]
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        params = cbor2.loads(raw) if raw else {}
+        fields = [("Action", op), ("Version", "2010-08-01")]
+        flatten(params, "", fields)
+        body = urllib.parse.urlencode(fields).encode()
+        inner = dict(environ)
+        inner["PATH_INFO"] = "/"
+        inner["REQUEST_METHOD"] = "POST"
+        inner["CONTENT_TYPE"] = "application/x-www-form-urlencoded; charset=utf-8"
+        inner["CONTENT_LENGTH"] = str(len(body))
+        inner["wsgi.input"] = io.BytesIO(body)
+        # moto routes by the SigV4 service name in Authorization (monitoring): kept as sent.
+        for k in ("HTTP_SMITHY_PROTOCOL", "HTTP_ACCEPT"):
+            inner.pop(k, None)
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"] = status
+            captured["headers"] = headers
+            return lambda _data: None
+
+        chunks = self.app(inner, capture)
+        try:
+            xml = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        status = captured.get("status", "500 Internal Server Error")
+        code = int(status.split()[0])
+        try:
+            root = ET.fromstring(xml) if xml.strip() else None
+        except ET.ParseError:
+            root = None
+        if code >= 400 or root is None or local(root.tag) == "ErrorResponse":
+            err = root.find(".//{*}Error") if root is not None else None
+            ecode = (err.findtext("{*}Code") if err is not None else None) or "InternalFailure"
+            msg = (err.findtext("{*}Message") if err is not None else None) or xml.decode(errors="replace")[:500]
+            sender = "Sender" if code < 500 else "Receiver"
+            return cbor_response(
+                start_response,
+                status if code >= 400 else "500 Internal Server Error",
+                {"__type": f"com.amazonaws.cloudwatch#{ecode}", "message": msg},
+                [("x-amzn-query-error", f"{ecode};{sender}")],
+            )
+        result = child(root, f"{op}Result")
+        shape = OUTPUTS.get(op)
+        if shape is None:
+            return cbor_response(
+                start_response,
+                "400 Bad Request",
+                {"__type": "com.amazonaws.cloudwatch#UnknownOperation", "message": f"{op} is not translated by moto_cbor.py"},
+            )
+        out = convert(result, shape) if result is not None else {}
+        return cbor_response(start_response, "200 OK", out)
+
+
+def main():
+    host, port = sys.argv[1], int(sys.argv[2])
+    app = DomainDispatcherApplication(create_backend_app)
+    run_simple(host, port, CborCloudWatch(app), threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main()
