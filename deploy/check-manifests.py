@@ -127,8 +127,14 @@ elif sts.get("spec", {}).get("replicas", 0) % int(total) != 0:
     problems.append("kubernetes-sharded/statefulset.yaml: replicas is not a multiple of the shard total")
 if (senv.get("HOSTNAME", {}).get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath") != "metadata.name":
     problems.append("kubernetes-sharded/statefulset.yaml: HOSTNAME is not the pod name")
-if "secretKeyRef" not in (senv.get("SLACK_WEBHOOK_URL", {}).get("valueFrom") or {}):
-    problems.append("kubernetes-sharded/statefulset.yaml: SLACK_WEBHOOK_URL is not set from a Secret")
+scm = next((d for ds in sdocs.values() for d in ds if isinstance(d, dict) and d.get("kind") == "ConfigMap"), {})
+try:
+    scfg = tomllib.loads((scm.get("data") or {}).get("config.toml", ""))
+except tomllib.TOMLDecodeError as e:
+    problems.append(f"kubernetes-sharded/config-alertmanager.yaml: config.toml: {e}")
+    scfg = {}
+if scfg.get("alerts", {}).get("slack") or not scfg.get("alerts", {}).get("alertmanager"):
+    problems.append("kubernetes-sharded: replicas must alert through Alertmanager, not straight to Slack")
 
 by_kind = {d.get("kind"): d for ds in docs.values() for d in ds if isinstance(d, dict)}
 cm = by_kind.get("ConfigMap", {})

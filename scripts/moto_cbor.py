@@ -101,7 +101,8 @@ def convert(el, shape):
         out = {}
         for name, s in shape.items():
             c = child(el, name)
-            if c is not None:
+            # An empty string member (<NextToken/>) is absent: the SDK would page forever.
+            if c is not None and not (s == "s" and not (c.text or "").strip()):
                 out[name] = convert(c, s)
         return out
     text = (el.text or "").strip()
@@ -144,6 +145,11 @@ class CborCloudWatch:
         op = path[len(PREFIX):]
         length = int(environ.get("CONTENT_LENGTH") or 0)
         raw = environ["wsgi.input"].read(length) if length else b""
+        # The SDK compresses large PutMetricData bodies (request compression).
+        if environ.get("HTTP_CONTENT_ENCODING", "").lower() == "gzip":
+            import gzip
+
+            raw = gzip.decompress(raw)
         params = cbor2.loads(raw) if raw else {}
         fields = [("Action", op), ("Version", "2010-08-01")]
         flatten(params, "", fields)
@@ -155,7 +161,7 @@ class CborCloudWatch:
         inner["CONTENT_LENGTH"] = str(len(body))
         inner["wsgi.input"] = io.BytesIO(body)
         # moto routes by the SigV4 service name in Authorization (monitoring): kept as sent.
-        for k in ("HTTP_SMITHY_PROTOCOL", "HTTP_ACCEPT"):
+        for k in ("HTTP_SMITHY_PROTOCOL", "HTTP_ACCEPT", "HTTP_CONTENT_ENCODING"):
             inner.pop(k, None)
         captured = {}
 

@@ -59,7 +59,7 @@ pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> Ex
     let by_name = polled.by_name(&targets);
     let checks = Checks::new(clients.clone(), settings.diagnosis.clone());
     let mut reports = Vec::new();
-    for (name, entry) in &entries {
+    for (name, entry) in entries.iter() {
         let desc = entry.description();
         let (a, sm) = detect::assess_entry(entry, by_name.get(name), &window, &settings.detection);
         let diagnosis = match desc {

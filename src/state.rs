@@ -18,8 +18,22 @@ use crate::model::Alert;
 use crate::plan::incident::Incident;
 
 /// 2: each alert is stored once under `alerts`, the outbox entries name it by `alert_key`.
-/// Version 1 files (the alert inside every entry) are read.
-pub const STATE_VERSION: u32 = 2;
+/// 3: datapoints stored as `[UNIX_SECONDS, value]`, and `closed` (recently closed incidents).
+/// Versions 1 and 2 are read; a version 2 binary refuses a version 3 file rather than
+/// misreading it.
+pub const STATE_VERSION: u32 = 3;
+
+/// How long a closed incident's last sequence is remembered (see [`State::closed`]).
+pub const CLOSED_KEPT_HOURS: i64 = 24;
+
+/// What is kept of a closed incident: so that an incident opened later under the same id
+/// (the same bad run) numbers its alerts after the old ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClosedIncident {
+    pub closed_at: chrono::DateTime<Utc>,
+    /// The last sequence number its alerts used.
+    pub seq: u32,
+}
 
 /// Everything that must survive a restart.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -34,6 +48,24 @@ pub struct State {
     /// Alerts a sink refused permanently (4xx), newest last.
     #[serde(default)]
     pub rejected: Vec<OutboxEntry>,
+    /// Incidents closed in the last [`CLOSED_KEPT_HOURS`], by id.
+    #[serde(default)]
+    pub closed: BTreeMap<String, ClosedIncident>,
+}
+
+impl State {
+    /// Remember that incident `id` closed at `now` after alerts up to `seq`; forget those
+    /// closed more than [`CLOSED_KEPT_HOURS`] ago.
+    pub fn remember_closed(&mut self, id: &str, seq: u32, now: chrono::DateTime<Utc>) {
+        let horizon = now - chrono::Duration::hours(CLOSED_KEPT_HOURS);
+        self.closed.retain(|_, c| c.closed_at >= horizon);
+        let e = self.closed.entry(id.to_string()).or_insert(ClosedIncident {
+            closed_at: now,
+            seq,
+        });
+        e.closed_at = now;
+        e.seq = e.seq.max(seq);
+    }
 }
 
 /// An outbox entry as written: the alert by its key in [`Stored::alerts`] (version 2) or
@@ -71,6 +103,8 @@ struct Stored<A, I> {
     outbox: Vec<StoredEntry<A>>,
     #[serde(default = "Vec::new")]
     rejected: Vec<StoredEntry<A>>,
+    #[serde(default)]
+    closed: BTreeMap<String, ClosedIncident>,
 }
 
 impl Serialize for State {
@@ -99,6 +133,7 @@ impl Serialize for State {
             alerts,
             outbox,
             rejected,
+            closed: self.closed.clone(),
         }
         .serialize(ser)
     }
@@ -166,6 +201,7 @@ impl TryFrom<Stored<Alert, BTreeMap<String, Incident>>> for State {
                 .into_iter()
                 .map(entry)
                 .collect::<Result<_, _>>()?,
+            closed: s.closed,
         })
     }
 }
@@ -177,6 +213,7 @@ impl Default for State {
             incidents: BTreeMap::new(),
             outbox: Vec::new(),
             rejected: Vec::new(),
+            closed: BTreeMap::new(),
         }
     }
 }

@@ -26,7 +26,7 @@ pub struct Settings {
     pub sharding: ShardingSettings,
 }
 
-/// Which share of the streams this replica watches: those whose ARN hashes to `index` of
+/// Which share of the streams this replica watches: those whose name hashes to `index` of
 /// `total` (rendezvous hashing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ShardingSettings {

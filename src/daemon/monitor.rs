@@ -21,7 +21,7 @@ use crate::aws::{FirehoseApi, MetricsApi};
 use crate::config::Settings;
 use crate::detect::{self, Assessment};
 use crate::diagnose::{checks, Diagnose};
-use crate::model::{ErrorKind, MetricKind, StreamMetrics, Window};
+use crate::model::{ErrorKind, Health, MetricKind, StreamMetrics, Window};
 use crate::plan::{self, Diagnosed, Plan, StreamCycle};
 use crate::poll;
 use crate::poll::cost::{self, CostMeter};
@@ -281,7 +281,7 @@ impl Monitor {
             target: poll::DEFAULT_TARGET,
             call_size: &self.call_size,
         };
-        let polled = reader
+        let mut polled = reader
             .poll_two_phase(
                 &targets,
                 window,
@@ -294,7 +294,10 @@ impl Monitor {
             .await;
         if !polled.complete() {
             self.metrics.polls_failed_total.inc();
-        } else if full_read {
+        }
+        // Done even when some call failed: a call that fails every cycle must not make every
+        // cycle a full read (three times the cost, unseen).
+        if full_read {
             *self
                 .last_full_read
                 .lock()
@@ -310,17 +313,23 @@ impl Monitor {
             .cloudwatch_cost_dollars_per_month
             .with_label_values(&[poll::DEFAULT_TARGET])
             .set(dollars);
-        let by_name = polled.by_name(&targets);
+        let complete = polled.complete();
+        let by_name = polled.take_by_name(&targets);
+        self.series.begin_cycle();
 
         // Streams are advanced concurrently (diagnosis is the slow part), in a bounded number,
         // and reported in inventory order.
-        // (Owned entries: a borrowed iterator here makes the cycle's future not `Send` for
-        // every lifetime, which `tokio::spawn` needs.)
-        let reports: Vec<StreamReport> = futures::stream::iter(entries.clone())
-            .map(|(name, entry)| {
+        // (Owned names and a shared map: a borrowed iterator here makes the cycle's future not
+        // `Send` for every lifetime, which `tokio::spawn` needs.)
+        let names: Vec<String> = entries.keys().cloned().collect();
+        let reports: Vec<StreamReport> = futures::stream::iter(names)
+            .map(|name| {
                 let by_name = &by_name;
+                let entries = entries.clone();
                 async move {
-                    let (name, entry) = (&name, &entry);
+                    let name = &name;
+                    // Always there: the names are the map's own keys.
+                    let entry = entries.get(name)?;
                     let (assessment, sm) = detect::assess_entry(
                         entry,
                         by_name.get(name),
@@ -332,14 +341,15 @@ impl Monitor {
                         .await;
                     self.series
                         .publish(&self.metrics, &report, &assessment, sm.as_ref());
-                    report
+                    Some(report)
                 }
             })
             .buffered(self.settings.diagnosis.concurrency.max(1))
+            .filter_map(futures::future::ready)
             .collect()
             .await;
         self.close_gone(&entries, now).await;
-        self.series.unpublish_gone(&self.metrics, &reports);
+        self.series.unpublish_gone(&self.metrics);
         self.metrics.streams_monitored.set(reports.len() as i64);
         if let Ok(mut st) = self.published.report.write() {
             let mut report = Report::new(now, reports);
@@ -362,7 +372,7 @@ impl Monitor {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .reached_aws;
-        let successful = polled.complete() && reached;
+        let successful = complete && reached;
         if successful {
             self.metrics
                 .last_successful_poll_timestamp_seconds
@@ -393,6 +403,14 @@ impl Monitor {
     ) -> StreamReport {
         let desc = entry.description();
         let stored = self.store.with(|s| s.incidents.get(name).cloned());
+        // An incident could open: did one under the same id (the same bad run) close lately?
+        let reopened_seq = match (&stored, a.health) {
+            (None, Health::Failing | Health::Stalled | Health::Degraded) => {
+                let id = plan::opening_id(name, desc, a, now, self.settings.sharding.total);
+                self.store.with(|s| s.closed.get(&id).map(|c| c.seq))
+            }
+            _ => None,
+        };
         let remembered = self.diagnoses().get(name).cloned();
         let cfg = &self.settings.detection;
         let fresh = if plan::wants_diagnosis(stored.as_ref(), a, remembered.is_some(), now, cfg) {
@@ -419,6 +437,8 @@ impl Monitor {
                 stored: stored.as_ref(),
                 fresh: fresh.as_ref(),
                 remembered: remembered.as_ref(),
+                reopened_seq,
+                shards: self.settings.sharding.total,
             },
             now,
             cfg,
@@ -458,6 +478,11 @@ impl Monitor {
                 }
                 None => {
                     s.incidents.remove(name);
+                }
+            }
+            if p.closed {
+                if let Some(last) = p.alerts.iter().max_by_key(|a| a.sequence) {
+                    s.remember_closed(&last.incident_id, last.sequence, now);
                 }
             }
             s.outbox.extend(entries);
@@ -506,6 +531,9 @@ impl Monitor {
         let dropped = self.store.with(|s| {
             for g in &gone {
                 s.incidents.remove(&g.stream);
+                if let Some(a) = &g.alert {
+                    s.remember_closed(&a.incident_id, a.sequence, now);
+                }
             }
             s.outbox.extend(queued);
             crate::alert::outbox::bound(&mut s.outbox, self.settings.delivery.max_pending)

@@ -1,7 +1,7 @@
 //! The per-stream Prometheus series a cycle publishes, and their removal when a stream is no
 //! longer monitored (a metric without a datapoint has no series, never a zero).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use prometheus::{Gauge, GaugeVec, IntGauge};
@@ -22,12 +22,16 @@ struct Handles {
     incident: [IntGauge; 2],
     /// `check_failed` series exist for this stream (it was shown diagnosed).
     checks: bool,
+    /// The cycle that last published it.
+    cycle: u64,
 }
 
 /// The (stream, region, account) label sets published so far, with their series.
 #[derive(Default)]
 pub struct StreamSeries {
     published: Mutex<HashMap<[String; 3], Handles>>,
+    /// The current cycle (see [`StreamSeries::begin_cycle`]).
+    cycle: std::sync::atomic::AtomicU64,
 }
 
 fn labels(r: &StreamReport) -> [String; 3] {
@@ -46,6 +50,13 @@ fn gauge_vecs(m: &Metrics) -> [(&GaugeVec, MetricKind); 4] {
 }
 
 impl StreamSeries {
+    /// A cycle starts: the streams it does not publish are removed by
+    /// [`StreamSeries::unpublish_gone`].
+    pub fn begin_cycle(&self) {
+        self.cycle
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Set every per-stream series of `r`.
     pub fn publish(
         &self,
@@ -72,7 +83,9 @@ impl StreamSeries {
                     .with_label_values(&[l[0], l[1], l[2], s.as_str()])
             }),
             checks: false,
+            cycle: 0,
         });
+        h.cycle = self.cycle.load(std::sync::atomic::Ordering::Relaxed);
         for (g, health) in h.health.iter().zip(Health::ALL) {
             g.set(i64::from(health == r.health));
         }
@@ -109,14 +122,14 @@ impl StreamSeries {
         }
     }
 
-    /// Remove the series of streams that are not in `reports` (no longer monitored).
-    pub fn unpublish_gone(&self, m: &Metrics, reports: &[StreamReport]) {
-        let current: HashSet<[String; 3]> = reports.iter().map(labels).collect();
+    /// Remove the series of the streams this cycle did not publish (no longer monitored).
+    pub fn unpublish_gone(&self, m: &Metrics) {
+        let cycle = self.cycle.load(std::sync::atomic::Ordering::Relaxed);
         let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
         let gone: Vec<[String; 3]> = published
-            .keys()
-            .filter(|k| !current.contains(*k))
-            .cloned()
+            .iter()
+            .filter(|(_, h)| h.cycle != cycle)
+            .map(|(k, _)| k.clone())
             .collect();
         for key in gone {
             let l = [key[0].as_str(), key[1].as_str(), key[2].as_str()];

@@ -615,3 +615,40 @@ async fn two_shards_split_the_streams_and_cover_them_all() {
     assert_eq!(seen[0].len() + seen[1].len(), 100);
     assert!(seen[0].len() > 30 && seen[1].len() > 30);
 }
+
+/// An incident that reopens under the same id (the same bad run: here the stream left the
+/// selection and came back) numbers its alerts after the closed one's, so a receiver that
+/// deduplicates by `Idempotency-Key` never drops the new firing alert.
+#[tokio::test]
+async fn an_incident_reopened_on_the_same_run_continues_the_sequence() {
+    let w = world(&["orders"]);
+    w.success("orders", &[5, 6, 7], 0.0);
+    w.monitor.cycle(at(8)).await;
+    let first = w.monitor.store.with(|s| s.incidents["orders"].id.clone());
+    w.aws.remove("orders");
+    w.monitor.refresh_inventory(true).await;
+    w.monitor.cycle(at(9)).await;
+    assert_eq!(w.open_incidents(), 0);
+    w.aws.add(s3_stream("orders"));
+    w.monitor.refresh_inventory(true).await;
+    w.monitor.cycle(at(10)).await;
+    let again = w.monitor.store.with(|s| s.incidents["orders"].id.clone());
+    assert_eq!(again, first, "the same run, the same id (replicas agree)");
+    let keys: Vec<String> = w
+        .monitor
+        .store
+        .with(|s| s.outbox.iter().map(|e| e.alert.idempotency_key()).collect());
+    assert_eq!(
+        keys,
+        vec![
+            format!("{first}:1"),
+            format!("{first}:2"),
+            format!("{first}:3")
+        ],
+        "firing, resolved (gone), firing again under a new key"
+    );
+    // Kept across a restart: the state file holds the closed incidents.
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&w.monitor.settings.state.path).unwrap()).unwrap();
+    assert_eq!(saved["version"], 3);
+}

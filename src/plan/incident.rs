@@ -54,6 +54,21 @@ pub struct Incident {
 }
 
 impl Incident {
+    /// The id of an incident on `stream` whose bad run started in the period `since`, watched
+    /// by one of `shards` shards (`sharding.total`: when it changes, a stream that moves to
+    /// another shard opens there under a new id, which the old shard's alerts never used).
+    pub fn id_for(stream: &str, arn: &str, since: DateTime<Utc>, shards: u32) -> String {
+        let mut h = Sha256::new();
+        h.update(arn.as_bytes());
+        h.update([0]);
+        h.update(stream.as_bytes());
+        h.update(since.timestamp().to_be_bytes());
+        if shards > 1 {
+            h.update(shards.to_be_bytes());
+        }
+        format!("inc-{}", &hex::encode(h.finalize())[..16])
+    }
+
     /// An incident opened at `now` on a bad run that started in the period `since`. The id
     /// derives from the stream (ARN and name) and `since` only, never from when the cycle
     /// ran: two replicas of one shard open the same incident under the same id, so they send
@@ -66,14 +81,8 @@ impl Incident {
         now: DateTime<Utc>,
         since: DateTime<Utc>,
     ) -> Self {
-        let mut h = Sha256::new();
-        h.update(arn.as_bytes());
-        h.update([0]);
-        h.update(stream.as_bytes());
-        h.update(since.timestamp().to_be_bytes());
-        let id = format!("inc-{}", &hex::encode(h.finalize())[..16]);
         Incident {
-            id,
+            id: Incident::id_for(stream, arn, since, 1),
             stream: stream.to_string(),
             started_at: now,
             health,

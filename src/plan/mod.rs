@@ -61,6 +61,30 @@ pub struct StreamCycle<'a> {
     pub fresh: Option<&'a Diagnosed>,
     /// The newest diagnosis of an earlier cycle.
     pub remembered: Option<&'a Diagnosed>,
+    /// When an earlier incident under the id this cycle would open ([`opening_id`]) has
+    /// closed (the same bad run: a flapping stall, a stream re-selected): the last sequence
+    /// it used. The new incident numbers its alerts after it, so no receiver takes them for
+    /// the old ones (`Idempotency-Key` = id:sequence).
+    pub reopened_seq: Option<u32>,
+    /// `sharding.total` (part of the incident id, see [`Incident::id_for`]).
+    pub shards: u32,
+}
+
+/// The id the incident opened this cycle on this stream would have: from its ARN and the
+/// period its bad run started (the window's end when unknown), never from the clock.
+pub fn opening_id(
+    name: &str,
+    description: Option<&StreamDescription>,
+    a: &Assessment,
+    now: DateTime<Utc>,
+    shards: u32,
+) -> String {
+    let arn = description.map(|d| d.arn.as_str()).unwrap_or_default();
+    Incident::id_for(name, arn, opening_since(a, now), shards)
+}
+
+fn opening_since(a: &Assessment, now: DateTime<Utc>) -> DateTime<Utc> {
+    a.bad_since.or(a.window_end).unwrap_or(now)
 }
 
 /// What to do for one stream.
@@ -92,10 +116,12 @@ pub fn advance(s: &StreamCycle<'_>, now: DateTime<Utc>, cfg: &DetectionSettings)
     if let Some(severity) = opening {
         // The period the bad run started (from datapoints), else the window's end: the same
         // for every replica that reads the same CloudWatch.
-        let bad_since = a.bad_since.or(a.window_end).unwrap_or(now);
-        slot = Some(Incident::open(
-            s.name, &arn, a.health, severity, now, bad_since,
-        ));
+        let mut inc = Incident::open(s.name, &arn, a.health, severity, now, opening_since(a, now));
+        inc.id = opening_id(s.name, s.description, a, now, s.shards);
+        if let Some(seq) = s.reopened_seq {
+            inc.seq = seq;
+        }
+        slot = Some(inc);
     }
     let opened = opening.is_some();
     let outcome = s.fresh.map(|d| DiagnosisOutcome {
@@ -294,6 +320,8 @@ mod tests {
             stored,
             fresh,
             remembered,
+            reopened_seq: None,
+            shards: 1,
         }
     }
 

@@ -3,7 +3,7 @@
 //! refreshed every `streams.refresh`; a stream that disappears is reported, never fatal.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use futures::stream::{self, StreamExt};
 
@@ -86,7 +86,8 @@ pub struct Skipped {
 
 #[derive(Default)]
 pub struct Inventory {
-    entries: RwLock<BTreeMap<String, Entry>>,
+    /// Shared with the cycle that reads it (a 20,000-stream map is not copied each cycle).
+    entries: RwLock<Arc<BTreeMap<String, Entry>>>,
     skipped: RwLock<Vec<Skipped>>,
     sharding: ShardingSettings,
 }
@@ -105,7 +106,7 @@ impl Inventory {
     }
 
     /// Current entries by name.
-    pub fn entries(&self) -> BTreeMap<String, Entry> {
+    pub fn entries(&self) -> Arc<BTreeMap<String, Entry>> {
         self.entries.read().map(|e| e.clone()).unwrap_or_default()
     }
 
@@ -145,6 +146,8 @@ impl Inventory {
         if matches!(listed, Some(Err(_))) {
             names.extend(keep.iter().cloned());
         }
+        // Only this replica's shard, before any describe: the others' streams cost nothing.
+        names.retain(|n| shard::owns(&self.sharding, n));
         let described: Vec<(String, Result<StreamDescription, AwsError>)> = stream::iter(names)
             .map(|n| async move {
                 let r = api.describe_delivery_stream(&n).await;
@@ -157,18 +160,6 @@ impl Inventory {
         let mut next = BTreeMap::new();
         let mut skipped = Vec::new();
         for (name, r) in described {
-            // Another shard's stream: keyed by its ARN (by name until it was ever described).
-            let key = match &r {
-                Ok(d) => d.arn.clone(),
-                Err(_) => previous
-                    .get(&name)
-                    .and_then(Entry::description)
-                    .map(|d| d.arn.clone())
-                    .unwrap_or_else(|| name.clone()),
-            };
-            if !shard::owns(&self.sharding, &key) {
-                continue;
-            }
             match &r {
                 Err(e) if e.is_not_found() => {
                     if !matches!(previous.get(&name), Some(Entry::Missing { .. }) | None) {
@@ -204,7 +195,7 @@ impl Inventory {
             *w = skipped;
         }
         if let Ok(mut w) = self.entries.write() {
-            *w = next;
+            *w = Arc::new(next);
         }
         match listed {
             Some(Err(e)) => Err(e),

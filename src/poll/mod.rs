@@ -97,6 +97,18 @@ impl PollResult {
             .map(|(t, r)| (t.name.clone(), r.clone()))
             .collect()
     }
+
+    /// [`PollResult::by_name`], moving the results out (no copy of every datapoint).
+    pub fn take_by_name(
+        &mut self,
+        targets: &[Target],
+    ) -> BTreeMap<String, Result<StreamMetrics, AwsError>> {
+        targets
+            .iter()
+            .zip(std::mem::take(&mut self.streams))
+            .map(|(t, r)| (t.name.clone(), r))
+            .collect()
+    }
 }
 
 /// One query, with the (target index, metric) its id stands for.
@@ -141,29 +153,61 @@ pub fn build_queries_of(
 }
 
 /// Queries per `GetMetricData` call that CloudWatch answers within the per-attempt timeout.
-/// Starts at 500; a call that times out is split in two and retried within the cycle, and the
-/// smaller size is remembered for the next cycles (until the process restarts): a slow
-/// CloudWatch costs more calls, never a blind cycle. (Smaller calls cost no more money:
-/// CloudWatch bills per metric, not per call.)
+/// Starts at 500; a call of the full size that times out (an answer too slow, not a failed
+/// connection) is split in two and retried within the cycle, and the smaller size is kept for
+/// the next reads: a slow CloudWatch costs more calls, never a blind cycle. After
+/// [`GROW_AFTER_CLEAN_READS`] reads without a timeout the size doubles again (up to 500), so
+/// a passing slowness does not stay. (Smaller calls cost no more money: CloudWatch bills per
+/// metric, not per call.)
 #[derive(Debug)]
-pub struct CallSize(AtomicUsize);
+pub struct CallSize {
+    limit: AtomicUsize,
+    clean_reads: AtomicUsize,
+}
+
+/// Calls are never split below this: 32 queries that take longer than the timeout are not
+/// too many, CloudWatch is not answering.
+pub const MIN_QUERIES_PER_CALL: usize = 32;
+
+/// Reads without a timeout before the call size doubles again.
+pub const GROW_AFTER_CLEAN_READS: usize = 12;
 
 impl Default for CallSize {
     fn default() -> Self {
-        CallSize(AtomicUsize::new(MAX_QUERIES_PER_CALL))
+        CallSize {
+            limit: AtomicUsize::new(MAX_QUERIES_PER_CALL),
+            clean_reads: AtomicUsize::new(0),
+        }
     }
 }
 
 impl CallSize {
     pub fn get(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
+        self.limit.load(Ordering::Relaxed)
     }
 
-    /// A call of `size` queries timed out: at most half of it from now on.
+    /// A call of `size` queries timed out: the halves to retry with. Only a call of the
+    /// current size lowers it (a small remainder chunk that timed out says nothing of size),
+    /// and never below [`MIN_QUERIES_PER_CALL`].
     fn timed_out(&self, size: usize) -> usize {
-        let half = size.div_ceil(2).max(1);
-        self.0.fetch_min(half, Ordering::Relaxed);
+        let half = size.div_ceil(2).max(MIN_QUERIES_PER_CALL);
+        if size >= self.get() {
+            self.limit.fetch_min(half, Ordering::Relaxed);
+        }
+        self.clean_reads.store(0, Ordering::Relaxed);
         half
+    }
+
+    /// A read ended without a timeout.
+    fn clean_read(&self) {
+        if self.get() >= MAX_QUERIES_PER_CALL {
+            return;
+        }
+        if self.clean_reads.fetch_add(1, Ordering::Relaxed) + 1 >= GROW_AFTER_CLEAN_READS {
+            self.clean_reads.store(0, Ordering::Relaxed);
+            let doubled = (self.get() * 2).min(MAX_QUERIES_PER_CALL);
+            self.limit.store(doubled, Ordering::Relaxed);
+        }
     }
 }
 
@@ -273,6 +317,9 @@ impl Reader<'_> {
             .collect();
         result.queries += queries.len();
         let mut splits = 0;
+        // The previous round had no answer at all: if this one has none either, CloudWatch is
+        // not slow but not answering, and splitting further would only multiply the calls.
+        let mut previous_silent = false;
         while !round.is_empty() {
             result.calls += round.len();
             let answers: Vec<(Vec<MetricQuery>, _)> = stream::iter(std::mem::take(&mut round))
@@ -286,10 +333,15 @@ impl Reader<'_> {
                 .buffer_unordered(CALL_CONCURRENCY)
                 .collect()
                 .await;
+            let silent = answers
+                .iter()
+                .all(|(_, a)| matches!(a, Err(AwsError::Timeout { .. })));
+            let may_split = splits < MAX_SPLITS_PER_CYCLE && !(silent && previous_silent);
+            previous_silent = silent;
             for (chunk, answer) in answers {
                 match answer {
                     Err(AwsError::Timeout { .. })
-                        if chunk.len() > 1 && splits < MAX_SPLITS_PER_CYCLE =>
+                        if may_split && chunk.len() > MIN_QUERIES_PER_CALL =>
                     {
                         let half = self.call_size.timed_out(chunk.len());
                         self.metrics
@@ -318,6 +370,9 @@ impl Reader<'_> {
             if !round.is_empty() {
                 splits += 1;
             }
+        }
+        if splits == 0 {
+            self.call_size.clean_read();
         }
         self.metrics
             .get_metric_data_queries_per_call
@@ -632,11 +687,28 @@ mod tests {
                 .with_label_values(&["default"])
                 .get(),
             6
-        );
+        ); // After clean reads the size tries 500 again (the stand-in is still slow: it
+           // times out once and comes back to 250).
+        for _ in 1..GROW_AFTER_CLEAN_READS {
+            reader(&api, &m, &size).poll(&t, w).await;
+        }
+        assert_eq!(size.get(), 500);
+        let r = reader(&api, &m, &size).poll(&t, w).await;
+        assert!(r.complete());
+        assert_eq!(size.get(), 250);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_cloudwatch_that_answers_nothing_ends_the_cycle_after_three_splits() {
+    async fn a_small_remainder_that_times_out_does_not_shrink_the_call_size() {
+        let size = CallSize::default();
+        assert_eq!(size.timed_out(3), MIN_QUERIES_PER_CALL);
+        assert_eq!(size.get(), 500, "a 3-query call says nothing of 500");
+        assert_eq!(size.timed_out(500), 250);
+        assert_eq!(size.get(), 250);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cloudwatch_that_answers_nothing_is_not_split_further() {
         let api = Slow {
             calls: AtomicUsize::new(0),
             sizes: Default::default(),
@@ -652,9 +724,12 @@ mod tests {
             "unknown, never failing"
         );
         assert!(r.unreachable());
-        // 1,500 queries: 3 calls of 500, 6 of 250, 12 of 125, 24 of 63; then it stops.
-        assert_eq!(api.calls.load(Ordering::SeqCst), 3 + 6 + 12 + 24);
+        // 1,500 queries: 3 calls of 500, then 6 of 250; two rounds without any answer: it is
+        // not slowness, it stops.
+        assert_eq!(api.calls.load(Ordering::SeqCst), 3 + 6);
         assert_eq!(api.sizes.lock().unwrap().iter().max(), Some(&500));
-        assert_eq!(size.get(), 63);
+        assert_eq!(size.get(), 250);
+        // Not below the floor either.
+        assert_eq!(size.timed_out(40), MIN_QUERIES_PER_CALL);
     }
 }

@@ -1,14 +1,19 @@
 //! Sharding: which streams this replica watches. Each stream belongs to the shard that scores
-//! highest for its ARN (rendezvous hashing: SHA-256 of the ARN and the shard number), so all
+//! highest for its key (rendezvous hashing: SHA-256 of the key and the shard number), so all
 //! shards together watch every stream exactly once, and changing `sharding.total` from N to
 //! N+1 moves only about 1/(N+1) of the streams. No coordination: every replica computes the
-//! same owner from the ARN alone.
+//! same owner from the key alone.
+//!
+//! The key is the stream's name: within one account and region (what `[aws]` + `[streams]`
+//! watch) a stream's ARN differs from another's only by its name, and the name is known
+//! before any `DescribeDeliveryStream`, so a replica never describes another shard's streams
+//! and a stream whose describe fails (after a restart) still lands on its own shard.
 
 use sha2::{Digest, Sha256};
 
 use crate::config::ShardingSettings;
 
-/// The shard (0-based, below `total`) that owns `key` (a stream ARN).
+/// The shard (0-based, below `total`) that owns `key` (a stream's name).
 pub fn owner(key: &str, total: u32) -> u32 {
     (0..total.max(1))
         .max_by_key(|shard| {

@@ -277,7 +277,7 @@ async fn a_corrupt_state_file_is_moved_aside_and_the_daemon_runs() {
     let st: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("state.json")).unwrap())
             .unwrap();
-    assert_eq!(st["version"], 2);
+    assert_eq!(st["version"], firehose_sentinel::state::STATE_VERSION);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -168,6 +168,8 @@ fn run(settings: &Settings, desc: &StreamDescription, minutes: &[Minute]) -> Run
                 stored: stored.as_ref(),
                 fresh: fresh.as_ref(),
                 remembered: remembered.as_ref(),
+                reopened_seq: None,
+                shards: 1,
             },
             now,
             &settings.detection,

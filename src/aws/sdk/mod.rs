@@ -383,16 +383,16 @@ where
     let operation = op.to_string();
     match &err {
         SdkError::TimeoutError(_) => AwsError::Timeout { operation },
-        SdkError::DispatchFailure(d) => {
-            if d.is_timeout() {
-                AwsError::Timeout { operation }
+        // A timeout below the attempt's is the connect timeout: nothing answered at all, which
+        // is a connection failure, not a slow answer (only those make the poller split calls).
+        SdkError::DispatchFailure(d) => AwsError::Connection {
+            operation,
+            message: if d.is_timeout() {
+                format!("connect timed out: {}", DisplayChain(&err))
             } else {
-                AwsError::Connection {
-                    operation,
-                    message: format!("{}", DisplayChain(&err)),
-                }
-            }
-        }
+                format!("{}", DisplayChain(&err))
+            },
+        },
         SdkError::ServiceError(se) => {
             let status = se.raw().status().as_u16();
             let code = se.err().code().unwrap_or("").to_string();
