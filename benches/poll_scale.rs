@@ -1,6 +1,6 @@
 //! Poll scale benchmark (issue 12): whole monitor cycles over 1,000, 5,000 and 20,000 streams,
 //! through the real AWS SDK, against a local CloudWatch stand-in (another process, speaking
-//! awsQuery `GetMetricData`, 50 ms + 0.1 ms a query of latency: a 500-query call answers in
+//! Smithy RPCv2 CBOR `GetMetricData`, 50 ms + 0.1 ms a query of latency: a 500-query call answers in
 //! 100 ms, about what CloudWatch takes). One stream in 250 fails.
 //!
 //! Run: `cargo bench --bench poll_scale` (release profile); `-- 5000` runs one size. Each size
