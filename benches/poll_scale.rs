@@ -18,57 +18,27 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use firehose_sentinel::aws::fake::{s3_stream, FakeAws};
 use firehose_sentinel::aws::sdk::{AwsClients, ClientFactory};
 use firehose_sentinel::aws::{
-    AwsError, FirehoseApi, Logging, MetricQuery, MetricSeries, MetricsApi, S3Destination, Source,
-    StreamDescription,
+    AwsError, FirehoseApi, MetricQuery, MetricSeries, MetricsApi, StreamDescription,
 };
 use firehose_sentinel::daemon::monitor::Monitor;
 use firehose_sentinel::telemetry::metrics::Metrics;
 
 /// Firehose from memory (20,000 Direct PUT streams to S3), CloudWatch through the real SDK.
 struct BenchApi {
-    names: Vec<String>,
+    firehose: FakeAws,
     cloudwatch: Arc<AwsClients>,
 }
 
 #[async_trait]
 impl FirehoseApi for BenchApi {
     async fn list_delivery_streams(&self) -> Result<Vec<String>, AwsError> {
-        Ok(self.names.clone())
+        self.firehose.list_delivery_streams().await
     }
     async fn describe_delivery_stream(&self, name: &str) -> Result<StreamDescription, AwsError> {
-        const ACCOUNT: &str = "111122223333";
-        Ok(StreamDescription {
-            name: name.into(),
-            arn: format!("arn:aws:firehose:us-east-1:{ACCOUNT}:deliverystream/{name}"),
-            status: "ACTIVE".into(),
-            failure: None,
-            source: Source::DirectPut,
-            s3: Some(S3Destination {
-                role_arn: format!("arn:aws:iam::{ACCOUNT}:role/{name}-role"),
-                bucket_arn: format!("arn:aws:s3:::{name}-bucket"),
-                bucket: format!("{name}-bucket"),
-                prefix: None,
-                error_output_prefix: None,
-                buffering_interval_seconds: 60,
-                buffering_size_mb: 5,
-                compression: None,
-                kms_key_arn: None,
-                logging: Logging {
-                    enabled: false,
-                    log_group: None,
-                    log_stream: None,
-                },
-                lambda_arn: None,
-                lambda_buffer_interval_seconds: None,
-                dynamic_partitioning: false,
-                backup: None,
-                format_conversion: None,
-            }),
-            other_destination: None,
-            sse: None,
-        })
+        self.firehose.describe_delivery_stream(name).await
     }
 }
 
@@ -148,8 +118,12 @@ fn run(n: usize, url: &str) {
         .expect("config");
         let metrics = Metrics::new();
         let factory = ClientFactory::new(settings.aws.clone(), metrics.clone());
+        let firehose = FakeAws::default();
+        for i in 0..n {
+            firehose.add(s3_stream(&name(i)));
+        }
         let api = Arc::new(BenchApi {
-            names: (0..n).map(name).collect(),
+            firehose,
             cloudwatch: factory.clients(&factory.default_key()).await,
         });
         let state_path = settings.state.path.clone();

@@ -1,5 +1,6 @@
-//! An in-memory AWS for unit tests: delivery streams and their datapoints, with failures that
-//! can be switched on (listing, describing, `GetMetricData`). Only what a cycle reads.
+//! An in-memory AWS for unit tests and benchmarks: delivery streams and their datapoints, with
+//! failures that can be switched on (listing, describing, `GetMetricData`). Only what a cycle
+//! reads. Never used by the program itself.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -4,7 +4,8 @@
 //! traits only, so unit tests use in-memory fakes and integration tests the real SDK against
 //! an emulator. Errors say which operation failed and whether it was the monitor's own access.
 
-#[cfg(test)]
+/// Also used by the benchmarks (not part of the program's interface).
+#[doc(hidden)]
 pub mod fake;
 pub mod sdk;
 
