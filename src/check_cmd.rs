@@ -44,7 +44,7 @@ pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> Ex
     let window = detect::window_at(&settings, now, targets.iter().map(|t| &t.shape));
     // One pass: every metric of every stream.
     let call_size = poll::CallSize::default();
-    let polled = poll::Reader {
+    let mut polled = poll::Reader {
         api: clients.as_ref(),
         metrics: &metrics,
         target: poll::DEFAULT_TARGET,
@@ -56,7 +56,7 @@ pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> Ex
         eprintln!("error: cannot reach CloudWatch: every GetMetricData call failed to connect");
         return ExitCode::from(3);
     }
-    let by_name = polled.by_name(&targets);
+    let by_name = polled.take_by_name(&targets);
     let checks = Checks::new(clients.clone(), settings.diagnosis.clone());
     let mut reports = Vec::new();
     for (name, entry) in entries.iter() {

@@ -81,8 +81,25 @@ impl Incident {
         now: DateTime<Utc>,
         since: DateTime<Utc>,
     ) -> Self {
+        Incident::open_as(
+            Incident::id_for(stream, arn, since, 1),
+            stream,
+            health,
+            severity,
+            now,
+        )
+    }
+
+    /// An incident opened at `now` under `id` (see [`Incident::id_for`]).
+    pub fn open_as(
+        id: String,
+        stream: &str,
+        health: Health,
+        severity: Severity,
+        now: DateTime<Utc>,
+    ) -> Self {
         Incident {
-            id: Incident::id_for(stream, arn, since, 1),
+            id,
             stream: stream.to_string(),
             started_at: now,
             health,

@@ -107,7 +107,6 @@ pub struct Plan {
 /// emits and the stream's report.
 pub fn advance(s: &StreamCycle<'_>, now: DateTime<Utc>, cfg: &DetectionSettings) -> Plan {
     let a = s.assessment;
-    let arn = s.description.map(|d| d.arn.clone()).unwrap_or_default();
     let mut slot = s.stored.cloned();
     let opening = match slot {
         None => incident::opening_severity(a, cfg),
@@ -116,8 +115,8 @@ pub fn advance(s: &StreamCycle<'_>, now: DateTime<Utc>, cfg: &DetectionSettings)
     if let Some(severity) = opening {
         // The period the bad run started (from datapoints), else the window's end: the same
         // for every replica that reads the same CloudWatch.
-        let mut inc = Incident::open(s.name, &arn, a.health, severity, now, opening_since(a, now));
-        inc.id = opening_id(s.name, s.description, a, now, s.shards);
+        let id = opening_id(s.name, s.description, a, now, s.shards);
+        let mut inc = Incident::open_as(id, s.name, a.health, severity, now);
         if let Some(seq) = s.reopened_seq {
             inc.seq = seq;
         }

@@ -86,16 +86,8 @@ impl PollResult {
                 .all(|r| r.as_ref().err().is_some_and(AwsError::is_unreachable))
     }
 
-    /// The results keyed by stream name (`targets` as given to [`Reader::poll`]).
-    pub fn by_name(&self, targets: &[Target]) -> BTreeMap<String, Result<StreamMetrics, AwsError>> {
-        targets
-            .iter()
-            .zip(self.streams.iter())
-            .map(|(t, r)| (t.name.clone(), r.clone()))
-            .collect()
-    }
-
-    /// [`PollResult::by_name`], moving the results out (no copy of every datapoint).
+    /// The results keyed by stream name (`targets` as given to [`Reader::poll`]), moved out
+    /// (no copy of every datapoint).
     pub fn take_by_name(
         &mut self,
         targets: &[Target],
