@@ -40,6 +40,15 @@ impl FirehoseApi for BenchApi {
     async fn describe_delivery_stream(&self, name: &str) -> Result<StreamDescription, AwsError> {
         self.firehose.describe_delivery_stream(name).await
     }
+    async fn list_tags(
+        &self,
+        name: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, AwsError> {
+        self.firehose.list_tags(name).await
+    }
+    async fn caller_account(&self) -> Result<String, AwsError> {
+        self.firehose.caller_account().await
+    }
 }
 
 #[async_trait]
@@ -127,13 +136,13 @@ fn run(n: usize, url: &str) {
             cloudwatch: factory.clients(&factory.default_key()).await,
         });
         let state_path = settings.state.path.clone();
-        let monitor = Monitor::new(
-            settings,
-            metrics.clone(),
+        let scopes = vec![firehose_sentinel::daemon::ScopeParts {
+            target: settings.targets[0].clone(),
+            region: "us-east-1".into(),
             api,
-            Arc::new(firehose_sentinel::diagnose::NoDiagnosis),
-            Vec::new(),
-        )
+            diagnoser: Arc::new(firehose_sentinel::diagnose::NoDiagnosis),
+        }];
+        let monitor = Monitor::new(settings, metrics.clone(), scopes, Vec::new())
         .expect("monitor");
         monitor.refresh_inventory(true).await;
         let calls = || {

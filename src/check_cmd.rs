@@ -5,79 +5,127 @@ use std::process::ExitCode;
 use chrono::Utc;
 
 use crate::alert::{build_sinks, SendError};
-use crate::aws::sdk::ClientFactory;
-use crate::config::Settings;
+use crate::config::{Settings, ShardingSettings};
+use crate::daemon::scope::{self, Scope};
 use crate::detect;
-use crate::diagnose::checks::{self, Checks};
-use crate::diagnose::Diagnose;
-use crate::model::{Health, Status};
+use crate::diagnose::checks;
+use crate::model::{Health, Status, StreamRef};
 use crate::plan::{self, alerts, Diagnosed};
 use crate::poll;
-use crate::poll::inventory::{self, Inventory};
+use crate::poll::inventory::{self, Entry};
 use crate::report::Report;
 use crate::telemetry::metrics::Metrics;
 
-/// `check`: exit 0 all healthy or idle, 1 a problem, 3 AWS unreachable at all.
+/// `check`: exit 0 all healthy or idle, 1 a problem, 3 AWS unreachable at all. Every target
+/// and region is read; `--stream NAME` restricts each of them to those names.
 pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> ExitCode {
     if !streams.is_empty() {
-        settings.streams.names = streams;
-        settings.streams.discover = false;
+        for t in &mut settings.targets {
+            t.streams.names = streams.clone();
+            t.streams.discover = false;
+        }
     }
     let metrics = Metrics::new();
-    let factory = ClientFactory::new(settings.aws.clone(), metrics.clone());
-    let clients = factory.clients(&factory.default_key()).await;
-    let inventory = Inventory::new();
-    if let Err(e) = inventory.refresh(clients.as_ref(), &settings.streams).await {
-        if e.is_unreachable() {
-            eprintln!("error: cannot reach AWS: {e}");
-            return ExitCode::from(3);
+    let parts = scope::build(&settings, &metrics).await;
+    let scopes: Vec<Scope> = parts
+        .into_iter()
+        .map(|p| Scope::new(p, ShardingSettings::default()))
+        .collect();
+    let none = std::collections::BTreeSet::new();
+    let refreshed = futures::future::join_all(scopes.iter().map(|s| s.refresh(&none))).await;
+    for (s, r) in scopes.iter().zip(&refreshed) {
+        if let Err(e) = r {
+            let what = if s.blind().is_some() {
+                "cannot read this target"
+            } else {
+                "stream discovery failed"
+            };
+            eprintln!("warning: target {} ({}): {what}: {e}", s.target, s.region);
         }
-        eprintln!("warning: stream discovery failed: {e}");
     }
-    let entries = inventory.entries();
-    if !inventory::reached_aws(&entries) {
-        eprintln!("error: cannot reach AWS: every DescribeDeliveryStream call failed to connect");
+    if !scopes.iter().any(Scope::reached_aws) {
+        eprintln!("error: cannot reach AWS: every call failed to connect");
         return ExitCode::from(3);
     }
+    // With several targets, a name given with --stream that one of them does not have is
+    // not reported missing there when another has it.
+    let found: std::collections::BTreeSet<String> = scopes
+        .iter()
+        .flat_map(|s| {
+            s.inventory
+                .entries()
+                .iter()
+                .filter(|(_, e)| !matches!(e, Entry::Missing { .. }))
+                .map(|(n, _)| n.clone())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let restricted = !streams.is_empty() && scopes.len() > 1;
     let now = Utc::now();
-    let targets = inventory::targets(&entries);
-    let window = detect::window_at(&settings, now, targets.iter().map(|t| &t.shape));
-    // One pass: every metric of every stream.
-    let call_size = poll::CallSize::default();
-    let mut polled = poll::Reader {
-        api: clients.as_ref(),
-        metrics: &metrics,
-        target: poll::DEFAULT_TARGET,
-        call_size: &call_size,
+    let shapes: Vec<crate::model::Shape> = scopes
+        .iter()
+        .flat_map(|s| inventory::targets(&s.inventory.entries()))
+        .map(|t| t.shape)
+        .collect();
+    let window = detect::window_at(&settings, now, shapes.iter());
+    let mut reports = Vec::new();
+    let mut any_answer = false;
+    let mut any_poll = false;
+    for (i, scope) in scopes.iter().enumerate() {
+        let entries = scope.inventory.entries();
+        let targets = inventory::targets(&entries);
+        // One pass: every metric of every stream.
+        let mut polled = match scope.blind() {
+            Some(e) => poll::PollResult::failed(targets.len(), e),
+            None => {
+                poll::Reader {
+                    api: scope.api.as_ref(),
+                    metrics: &metrics,
+                    target: &scope.target,
+                    call_size: &scope.call_size,
+                }
+                .poll(&targets, window)
+                .await
+            }
+        };
+        if !targets.is_empty() && scope.blind().is_none() {
+            any_poll = true;
+            any_answer |= !polled.unreachable();
+        }
+        let by_name = polled.take_by_name(&targets);
+        for (name, entry) in entries.iter() {
+            let missing = matches!(entry, Entry::Missing { .. });
+            let first_scope_of_missing = !found.contains(name) && i == 0;
+            if restricted && missing && !first_scope_of_missing {
+                continue;
+            }
+            let desc = entry.description();
+            let stream = desc
+                .and_then(|d| StreamRef::from_arn(&d.arn))
+                .unwrap_or_else(|| scope.stream_ref(name));
+            let (a, sm) =
+                detect::assess_entry(entry, by_name.get(name), &window, &settings.detection);
+            let diagnosis = match desc {
+                Some(d) => scope.diagnoser.diagnose(d, window, now).await,
+                None => checks::missing_stream(name, entry),
+            };
+            let shown = Diagnosed { at: now, diagnosis };
+            reports.push(plan::stream_report(
+                &stream,
+                &a,
+                sm.as_ref(),
+                Some(&shown),
+                None,
+            ));
+        }
     }
-    .poll(&targets, window)
-    .await;
-    if polled.unreachable() {
+    if any_poll && !any_answer {
         eprintln!("error: cannot reach CloudWatch: every GetMetricData call failed to connect");
         return ExitCode::from(3);
     }
-    let by_name = polled.take_by_name(&targets);
-    let checks = Checks::new(clients.clone(), settings.diagnosis.clone());
-    let mut reports = Vec::new();
-    for (name, entry) in entries.iter() {
-        let desc = entry.description();
-        let (a, sm) = detect::assess_entry(entry, by_name.get(name), &window, &settings.detection);
-        let diagnosis = match desc {
-            Some(d) => checks.diagnose(d, window, now).await,
-            None => checks::missing_stream(name, entry),
-        };
-        let shown = Diagnosed { at: now, diagnosis };
-        reports.push(plan::stream_report(
-            name,
-            desc,
-            &a,
-            sm.as_ref(),
-            Some(&shown),
-            None,
-        ));
-    }
     let mut report = Report::new(now, reports);
-    report.skipped = inventory.skipped();
+    report.skipped = scopes.iter().flat_map(|s| s.inventory.skipped()).collect();
+    report.targets = scopes.iter().map(Scope::status).collect();
     report.window = Some(crate::report::ReportWindow {
         start: window.start,
         end: window.end,

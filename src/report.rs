@@ -44,6 +44,21 @@ pub struct IncidentSummary {
     pub alerts_sent: u32,
 }
 
+/// One region of one target, as `/api/v1/status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetStatus {
+    pub target: String,
+    pub region: String,
+    pub account: String,
+    /// `ok`, or `error`: the target could not be read (its role cannot be assumed); its
+    /// streams are `unknown`, and nothing alerts for them.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Streams watched in it.
+    pub streams: usize,
+}
+
 /// The time range a report's datapoints come from.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ReportWindow {
@@ -63,6 +78,9 @@ pub struct Report {
     /// Discovered streams that are not watched (their destination is not S3), with why.
     #[serde(default)]
     pub skipped: Vec<Skipped>,
+    /// Each target and region: its account, and whether it could be read.
+    #[serde(default)]
+    pub targets: Vec<TargetStatus>,
 }
 
 impl Report {
@@ -73,6 +91,7 @@ impl Report {
             window: None,
             streams,
             skipped: Vec::new(),
+            targets: Vec::new(),
         }
     }
 

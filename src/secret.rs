@@ -6,7 +6,7 @@
 use std::fmt;
 
 /// A string that must never reach a log line, an error message or an API response.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Secret(String);
 
 /// What every rendering of a secret prints.

@@ -19,9 +19,11 @@ use crate::plan::incident::Incident;
 
 /// 2: each alert is stored once under `alerts`, the outbox entries name it by `alert_key`.
 /// 3: datapoints stored as `[UNIX_SECONDS, value]`, and `closed` (recently closed incidents).
-/// Versions 1 and 2 are read; a version 2 binary refuses a version 3 file rather than
-/// misreading it.
-pub const STATE_VERSION: u32 = 3;
+/// 4: incidents keyed by stream ARN (two accounts may both have `orders-to-s3`).
+/// Versions 1 to 3 are read (their incidents, keyed by name, are re-keyed by ARN where the
+/// ARN is known, else when the stream is found again: [`State::rekey_by_name`]); an older
+/// binary refuses a newer file rather than misreading it.
+pub const STATE_VERSION: u32 = 4;
 
 /// How long a closed incident's last sequence is remembered (see [`State::closed`]).
 pub const CLOSED_KEPT_HOURS: i64 = 24;
@@ -40,7 +42,8 @@ pub struct ClosedIncident {
 #[serde(try_from = "Stored<Alert, BTreeMap<String, Incident>>")]
 pub struct State {
     pub version: u32,
-    /// Open incidents by stream name.
+    /// Open incidents by stream ARN (by name only in files written before version 4, until
+    /// [`State::rekey_by_name`] finds the stream).
     #[serde(default)]
     pub incidents: BTreeMap<String, Incident>,
     #[serde(default)]
@@ -53,7 +56,33 @@ pub struct State {
     pub closed: BTreeMap<String, ClosedIncident>,
 }
 
+/// Whether an incident key is a stream ARN (version 4) rather than a name.
+pub fn is_arn_key(key: &str) -> bool {
+    key.starts_with("arn:")
+}
+
 impl State {
+    /// Move incidents still keyed by name to the ARN `arn_of` finds for that name (the one
+    /// stream of that name watched); those it cannot place stay as they are.
+    pub fn rekey_by_name(&mut self, arn_of: &dyn Fn(&str) -> Option<String>) {
+        let legacy: Vec<String> = self
+            .incidents
+            .keys()
+            .filter(|k| !is_arn_key(k))
+            .cloned()
+            .collect();
+        for name in legacy {
+            let Some(arn) = arn_of(&name) else { continue };
+            if self.incidents.contains_key(&arn) {
+                continue;
+            }
+            if let Some(mut inc) = self.incidents.remove(&name) {
+                tracing::info!(stream = %name, %arn, "open incident re-keyed by stream ARN");
+                inc.arn = arn.clone();
+                self.incidents.insert(arn, inc);
+            }
+        }
+    }
     /// Remember that incident `id` closed at `now` after alerts up to `seq`; forget those
     /// closed more than [`CLOSED_KEPT_HOURS`] ago.
     pub fn remember_closed(&mut self, id: &str, seq: u32, now: chrono::DateTime<Utc>) {
@@ -192,9 +221,32 @@ impl TryFrom<Stored<Alert, BTreeMap<String, Incident>>> for State {
                 held: false,
             })
         };
+        // Before version 4 incidents were keyed by name: the ARN of the last firing alert
+        // (when one was sent) places them at once.
+        let incidents = s
+            .incidents
+            .into_iter()
+            .map(|(k, mut inc)| {
+                if is_arn_key(&k) {
+                    return (k, inc);
+                }
+                let arn = inc
+                    .last_firing
+                    .as_ref()
+                    .map(|f| f.arn.clone())
+                    .filter(|a| is_arn_key(a));
+                match arn {
+                    Some(a) => {
+                        inc.arn = a.clone();
+                        (a, inc)
+                    }
+                    None => (k, inc),
+                }
+            })
+            .collect();
         Ok(State {
             version: STATE_VERSION,
-            incidents: s.incidents,
+            incidents,
             outbox: s.outbox.into_iter().map(entry).collect::<Result<_, _>>()?,
             rejected: s
                 .rejected
@@ -647,7 +699,10 @@ mod tests {
         let (store, warn) = StateStore::open(&path).unwrap();
         assert!(warn.is_none(), "{warn:?}");
         let snap = store.snapshot();
-        let firing = snap.incidents["orders"].last_firing.as_ref().unwrap();
+        // Keyed by name before version 4: re-keyed by the ARN of its last firing alert.
+        let inc = &snap.incidents["arn:aws:firehose:us-east-1:1:deliverystream/orders"];
+        assert_eq!(inc.arn, "arn:aws:firehose:us-east-1:1:deliverystream/orders");
+        let firing = inc.last_firing.as_ref().unwrap();
         assert_eq!(
             firing.to_alert().idempotency_key(),
             "inc-0123456789abcdef:1"

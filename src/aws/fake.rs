@@ -68,11 +68,51 @@ pub struct FakeAws {
     pub fail_list: AtomicBool,
     pub fail_metrics: AtomicBool,
     pub get_metric_data_calls: AtomicUsize,
+    /// The credentials cannot be had (a role that cannot be assumed): every call fails.
+    pub fail_credentials: AtomicBool,
+    tags: Mutex<HashMap<String, BTreeMap<String, String>>>,
+    /// The account and region streams are added in (default: [`ACCOUNT`], us-east-1).
+    place: Option<(String, String)>,
 }
 
 impl FakeAws {
-    pub fn add(&self, d: StreamDescription) {
+    /// An AWS whose streams are in `account` and `region`.
+    pub fn in_place(account: &str, region: &str) -> Self {
+        FakeAws {
+            place: Some((account.into(), region.into())),
+            ..FakeAws::default()
+        }
+    }
+
+    /// Add a stream; in a placed fake, its ARN is rewritten to the fake's account and region.
+    pub fn add(&self, mut d: StreamDescription) {
+        if let Some((account, region)) = &self.place {
+            d.arn = format!(
+                "arn:aws:firehose:{region}:{account}:deliverystream/{}",
+                d.name
+            );
+        }
         self.streams.lock().unwrap().insert(d.name.clone(), d);
+    }
+
+    pub fn tag(&self, name: &str, key: &str, value: &str) {
+        self.tags
+            .lock()
+            .unwrap()
+            .entry(name.into())
+            .or_default()
+            .insert(key.into(), value.into());
+    }
+
+    fn credentials(&self, operation: &str) -> Result<(), AwsError> {
+        if self.fail_credentials.load(Ordering::SeqCst) {
+            return Err(AwsError::AccessDenied {
+                operation: operation.into(),
+                code: "AccessDenied".into(),
+                message: "not authorized to perform: sts:AssumeRole (injected)".into(),
+            });
+        }
+        Ok(())
     }
 
     pub fn remove(&self, name: &str) {
@@ -93,6 +133,7 @@ impl FakeAws {
 #[async_trait]
 impl FirehoseApi for FakeAws {
     async fn list_delivery_streams(&self) -> Result<Vec<String>, AwsError> {
+        self.credentials("ListDeliveryStreams")?;
         if self.fail_list.load(Ordering::SeqCst) {
             return Err(throttled("ListDeliveryStreams"));
         }
@@ -100,6 +141,7 @@ impl FirehoseApi for FakeAws {
     }
 
     async fn describe_delivery_stream(&self, name: &str) -> Result<StreamDescription, AwsError> {
+        self.credentials("DescribeDeliveryStream")?;
         self.streams
             .lock()
             .unwrap()
@@ -110,6 +152,26 @@ impl FirehoseApi for FakeAws {
                 code: "ResourceNotFoundException".into(),
                 message: format!("{name} not found"),
             })
+    }
+
+    async fn list_tags(&self, name: &str) -> Result<BTreeMap<String, String>, AwsError> {
+        self.credentials("ListTagsForDeliveryStream")?;
+        Ok(self
+            .tags
+            .lock()
+            .unwrap()
+            .get(name)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn caller_account(&self) -> Result<String, AwsError> {
+        self.credentials("GetCallerIdentity")?;
+        Ok(self
+            .place
+            .as_ref()
+            .map(|(a, _)| a.clone())
+            .unwrap_or_else(|| ACCOUNT.to_string()))
     }
 }
 
@@ -122,6 +184,7 @@ impl MetricsApi for FakeAws {
         end: DateTime<Utc>,
     ) -> Result<Vec<MetricSeries>, AwsError> {
         self.get_metric_data_calls.fetch_add(1, Ordering::SeqCst);
+        self.credentials("GetMetricData")?;
         if self.fail_metrics.load(Ordering::SeqCst) {
             return Err(throttled("GetMetricData"));
         }

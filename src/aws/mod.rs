@@ -269,6 +269,11 @@ pub trait FirehoseApi: Send + Sync {
     async fn list_delivery_streams(&self) -> Result<Vec<String>, AwsError>;
     /// `Err(AwsError::NotFound)` when the stream does not exist.
     async fn describe_delivery_stream(&self, name: &str) -> Result<StreamDescription, AwsError>;
+    /// The stream's tags (`ListTagsForDeliveryStream`, every page).
+    async fn list_tags(&self, name: &str) -> Result<BTreeMap<String, String>, AwsError>;
+    /// The account these credentials act in (`sts:GetCallerIdentity`, which needs no
+    /// permission). Fails when the target's role cannot be assumed.
+    async fn caller_account(&self) -> Result<String, AwsError>;
 }
 
 /// The CloudWatch API the poller needs.

@@ -127,6 +127,7 @@ fn read_secret_files(raw: &RawConfig) -> SecretFiles {
         .chain(a.slack.iter().map(|s| s.webhook_url_file.as_ref()))
         .chain(a.pagerduty.iter().map(|p| p.routing_key_file.as_ref()))
         .chain([raw.server.auth_token_file.as_ref()])
+        .chain(raw.targets.iter().map(|t| t.external_id_file.as_ref()))
         .flatten();
     paths
         .map(|p| {

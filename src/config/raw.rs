@@ -28,6 +28,27 @@ pub(super) struct RawConfig {
     pub(super) diagnosis: RawDiagnosis,
     #[serde(default)]
     pub(super) sharding: RawSharding,
+    #[serde(default)]
+    pub(super) targets: Vec<RawTarget>,
+}
+
+/// One `[[targets]]` table: an account (through a role) in one or more regions, with its own
+/// stream selection.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTarget {
+    pub(super) name: Option<String>,
+    pub(super) role_arn: Option<String>,
+    pub(super) external_id: Option<String>,
+    pub(super) external_id_env: Option<String>,
+    pub(super) external_id_file: Option<String>,
+    pub(super) regions: Option<Vec<String>>,
+    pub(super) names: Option<Vec<String>>,
+    pub(super) discover: Option<bool>,
+    pub(super) include: Option<Vec<String>>,
+    pub(super) exclude: Option<Vec<String>>,
+    pub(super) include_tags: Option<BTreeMap<String, String>>,
+    pub(super) exclude_tags: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -56,6 +77,8 @@ pub(super) struct RawStreams {
     pub(super) discover: Option<bool>,
     pub(super) include: Option<Vec<String>>,
     pub(super) exclude: Option<Vec<String>>,
+    pub(super) include_tags: Option<BTreeMap<String, String>>,
+    pub(super) exclude_tags: Option<BTreeMap<String, String>>,
     pub(super) refresh: Option<String>,
 }
 

@@ -24,6 +24,35 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     pub diagnosis: DiagnosisSettings,
     pub sharding: ShardingSettings,
+    /// The accounts and regions watched: the `[[targets]]`, or one implicit target named
+    /// `default` made of `[aws]` and `[streams]`.
+    pub targets: Vec<TargetSettings>,
+}
+
+/// The name of the implicit target (`[aws]` + `[streams]`, no `[[targets]]`).
+pub const DEFAULT_TARGET: &str = "default";
+
+/// One account (reached through `role_arn`, or the monitor's own credentials) in one or more
+/// regions, with its own stream selection.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetSettings {
+    pub name: String,
+    pub role_arn: Option<String>,
+    /// Passed to `sts:AssumeRole`; the role's trust policy requires it (`sts:ExternalId`).
+    pub external_id: Option<Secret>,
+    /// Empty only for the implicit target without `aws.region`: the SDK's region chain decides.
+    pub regions: Vec<String>,
+    pub streams: StreamSettings,
+}
+
+impl TargetSettings {
+    /// The account the role belongs to (the 5th field of its ARN), when there is a role.
+    pub fn role_account(&self) -> Option<&str> {
+        self.role_arn
+            .as_deref()
+            .and_then(|a| a.split(':').nth(4))
+            .filter(|a| !a.is_empty())
+    }
 }
 
 /// Which share of the streams this replica watches: those whose name hashes to `index` of
@@ -61,6 +90,11 @@ pub struct StreamSettings {
     pub discover: bool,
     pub include: Vec<String>,
     pub exclude: Vec<String>,
+    /// A discovered stream is selected only if it has every one of these tags (key = value;
+    /// a value of `*` matches any value).
+    pub include_tags: BTreeMap<String, String>,
+    /// A discovered stream with any one of these tags is not selected.
+    pub exclude_tags: BTreeMap<String, String>,
     /// How often stream descriptions (and discovery) are refreshed.
     #[serde(with = "humantime_serde_compat")]
     pub refresh: Duration,
@@ -74,6 +108,17 @@ impl StreamSettings {
     /// Whether a discovered stream name passes the include/exclude globs.
     pub fn selects(&self, name: &str) -> bool {
         self.include_set.0.is_match(name) && !self.exclude_set.0.is_match(name)
+    }
+
+    /// Whether the selection looks at tags (each discovered stream's tags are then listed).
+    pub fn uses_tags(&self) -> bool {
+        !self.include_tags.is_empty() || !self.exclude_tags.is_empty()
+    }
+
+    /// Whether a discovered stream with `tags` passes `include_tags` and `exclude_tags`.
+    pub fn selects_tags(&self, tags: &BTreeMap<String, String>) -> bool {
+        let has = |(k, v): (&String, &String)| tags.get(k).is_some_and(|t| v == "*" || t == v);
+        self.include_tags.iter().all(has) && !self.exclude_tags.iter().any(has)
     }
 }
 

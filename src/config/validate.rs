@@ -13,7 +13,7 @@ use url::Url;
 use super::defaults as d;
 use super::raw::{
     RawAlertmanager, RawAlerts, RawAws, RawConfig, RawDelivery, RawDetection, RawDiagnosis,
-    RawPagerDuty, RawSchedule, RawServer, RawSharding, RawSlack, RawStreams, RawWebhook,
+    RawPagerDuty, RawSchedule, RawServer, RawSharding, RawSlack, RawStreams, RawTarget, RawWebhook,
 };
 use super::settings::GlobSetWrap;
 use super::*;
@@ -68,7 +68,9 @@ pub fn validate(
         files,
     };
     let aws = aws(&mut v, raw.aws);
-    let streams = streams(&mut v, raw.streams);
+    let with_targets = !raw.targets.is_empty();
+    let streams = streams(&mut v, raw.streams, with_targets);
+    let targets = targets(&mut v, raw.targets, &aws, &streams);
     let schedule = schedule(&mut v, raw.schedule);
     let detection = detection(&mut v, raw.detection, &schedule);
     let server = server(&mut v, raw.server);
@@ -81,6 +83,7 @@ pub fn validate(
         return Err(v.problems);
     }
     Ok(Settings {
+        targets,
         sharding,
         aws,
         streams,
@@ -105,7 +108,7 @@ fn aws(v: &mut V<'_>, raw: RawAws) -> AwsSettings {
             .map(|u| u.as_str().trim_end_matches('/').to_string())
     });
     if let Some(arn) = &raw.role_arn {
-        if !arn.starts_with("arn:") || !arn.contains(":role/") {
+        if !is_role_arn(arn) {
             v.bad("aws.role_arn", format!("{arn:?} is not an IAM role ARN"));
         }
     }
@@ -126,7 +129,64 @@ fn aws(v: &mut V<'_>, raw: RawAws) -> AwsSettings {
     }
 }
 
-fn streams(v: &mut V<'_>, raw: RawStreams) -> StreamSettings {
+fn streams(v: &mut V<'_>, raw: RawStreams, with_targets: bool) -> StreamSettings {
+    let refresh = v.duration(
+        "streams.refresh",
+        raw.refresh.as_deref(),
+        d::STREAMS_REFRESH,
+    );
+    if with_targets {
+        // Only `refresh` applies to every target; the selection is each target's.
+        let used = [
+            ("names", raw.names.is_some()),
+            ("discover", raw.discover.is_some()),
+            ("include", raw.include.is_some()),
+            ("exclude", raw.exclude.is_some()),
+            ("include_tags", raw.include_tags.is_some()),
+            ("exclude_tags", raw.exclude_tags.is_some()),
+        ];
+        for (key, set) in used {
+            if set {
+                v.bad(
+                    format!("streams.{key}"),
+                    "not used when [[targets]] are configured: set it in each target",
+                );
+            }
+        }
+    }
+    selection(
+        v,
+        "streams",
+        Selection {
+            names: raw.names,
+            discover: raw.discover,
+            include: raw.include,
+            exclude: raw.exclude,
+            include_tags: raw.include_tags,
+            exclude_tags: raw.exclude_tags,
+        },
+        refresh,
+        !with_targets,
+    )
+}
+
+/// The stream selection keys of `[streams]` or of one target.
+struct Selection {
+    names: Option<Vec<String>>,
+    discover: Option<bool>,
+    include: Option<Vec<String>>,
+    exclude: Option<Vec<String>>,
+    include_tags: Option<BTreeMap<String, String>>,
+    exclude_tags: Option<BTreeMap<String, String>>,
+}
+
+fn selection(
+    v: &mut V<'_>,
+    prefix: &str,
+    raw: Selection,
+    refresh: Duration,
+    required: bool,
+) -> StreamSettings {
     let names = raw.names.unwrap_or_default();
     let discover = raw.discover.unwrap_or(false);
     let include = raw
@@ -141,38 +201,229 @@ fn streams(v: &mut V<'_>, raw: RawStreams) -> StreamSettings {
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
         {
             v.bad(
-                format!("streams.names[{i}]"),
+                format!("{prefix}.names[{i}]"),
                 format!("{n:?} is not a valid delivery stream name (1-64 of a-z A-Z 0-9 _ . -)"),
             );
         }
     }
-    if names.is_empty() && !discover {
+    if required && names.is_empty() && !discover {
         v.bad(
-            "streams",
-            "no stream selected: set streams.names, or streams.discover = true",
+            prefix,
+            format!("no stream selected: set {prefix}.names, or {prefix}.discover = true"),
         );
     }
     if discover && include.is_empty() {
         v.bad(
-            "streams.include",
+            format!("{prefix}.include"),
             "empty list: discovery would select no stream",
         );
     }
-    let include_set = GlobSetWrap(v.globs("streams.include", &include));
-    let exclude_set = GlobSetWrap(v.globs("streams.exclude", &exclude));
+    let include_tags = raw.include_tags.unwrap_or_default();
+    let exclude_tags = raw.exclude_tags.unwrap_or_default();
+    for (key, tags) in [("include_tags", &include_tags), ("exclude_tags", &exclude_tags)] {
+        if !tags.is_empty() && !discover {
+            v.bad(
+                format!("{prefix}.{key}"),
+                "tags select discovered streams: set discover = true (named streams are always watched)",
+            );
+        }
+        for (k, value) in tags {
+            // AWS tag rules: a key of 1-128 characters, a value of at most 256.
+            if k.is_empty() || k.chars().count() > 128 {
+                v.bad(format!("{prefix}.{key}"), format!("tag key {k:?} must be 1 to 128 characters"));
+            }
+            if value.chars().count() > 256 {
+                v.bad(format!("{prefix}.{key}.{k}"), "tag value longer than 256 characters");
+            }
+        }
+    }
+    let include_set = GlobSetWrap(v.globs(&format!("{prefix}.include"), &include));
+    let exclude_set = GlobSetWrap(v.globs(&format!("{prefix}.exclude"), &exclude));
     StreamSettings {
         names,
         discover,
         include,
         exclude,
-        refresh: v.duration(
-            "streams.refresh",
-            raw.refresh.as_deref(),
-            d::STREAMS_REFRESH,
-        ),
+        include_tags,
+        exclude_tags,
+        refresh,
         include_set,
         exclude_set,
     }
+}
+
+/// Whether `arn` is an IAM role ARN.
+fn is_role_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && !parts[1].is_empty()
+        && parts[2] == "iam"
+        && parts[4].len() == 12
+        && parts[4].chars().all(|c| c.is_ascii_digit())
+        && parts[5].starts_with("role/")
+        && parts[5].len() > "role/".len()
+}
+
+/// A region name as AWS spells them (`us-east-1`, `eu-central-2`, `us-gov-west-1`).
+fn is_region(r: &str) -> bool {
+    !r.is_empty()
+        && r.len() <= 32
+        && r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && r.contains('-')
+        && !r.starts_with('-')
+        && !r.ends_with('-')
+}
+
+/// `[[targets]]`, or the implicit target of `[aws]` + `[streams]`.
+fn targets(
+    v: &mut V<'_>,
+    raw: Vec<RawTarget>,
+    aws: &AwsSettings,
+    streams: &StreamSettings,
+) -> Vec<TargetSettings> {
+    if raw.is_empty() {
+        return vec![TargetSettings {
+            name: DEFAULT_TARGET.to_string(),
+            role_arn: aws.role_arn.clone(),
+            external_id: None,
+            regions: aws.region.iter().cloned().collect(),
+            streams: streams.clone(),
+        }];
+    }
+    if aws.role_arn.is_some() {
+        v.bad(
+            "aws.role_arn",
+            "not used when [[targets]] are configured: set role_arn in each target",
+        );
+    }
+    let mut seen: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    for (i, t) in raw.into_iter().enumerate() {
+        let key = format!("targets[{i}]");
+        let name = match t.name {
+            Some(n)
+                if !n.is_empty()
+                    && n.len() <= 64
+                    && n
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-') =>
+            {
+                if seen.contains(&n) {
+                    v.bad(
+                        format!("{key}.name"),
+                        format!("target name {n:?} is used twice; names must be unique"),
+                    );
+                }
+                seen.push(n.clone());
+                n
+            }
+            Some(n) => {
+                v.bad(
+                    format!("{key}.name"),
+                    format!("{n:?} is not a valid target name (1-64 of a-z A-Z 0-9 _ . -)"),
+                );
+                String::new()
+            }
+            None => {
+                v.bad(format!("{key}.name"), "missing: every target needs a name");
+                String::new()
+            }
+        };
+        if let Some(arn) = &t.role_arn {
+            if !is_role_arn(arn) {
+                v.bad(
+                    format!("{key}.role_arn"),
+                    format!("{arn:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)"),
+                );
+            }
+        }
+        let external_id = v.secret(
+            &key,
+            "external_id",
+            t.external_id,
+            t.external_id_env,
+            t.external_id_file,
+            false,
+        );
+        if let Some(x) = &external_id {
+            // AWS: 2 to 1224 characters of [\w+=,.@:\/-].
+            let text = x.expose();
+            let ok_chars = text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c));
+            if !(2..=1224).contains(&text.len()) || !ok_chars {
+                v.bad(
+                    format!("{key}.external_id"),
+                    "must be 2 to 1224 characters of a-z A-Z 0-9 _ + = , . @ : / -",
+                );
+            }
+            if t.role_arn.is_none() {
+                v.bad(
+                    format!("{key}.external_id"),
+                    "an external id is passed when assuming role_arn: set role_arn",
+                );
+            }
+        }
+        let regions = match t.regions {
+            Some(r) => r,
+            None => aws.region.iter().cloned().collect(),
+        };
+        if regions.is_empty() {
+            v.bad(
+                format!("{key}.regions"),
+                "no region: list at least one (regions = [\"us-east-1\"]), or set aws.region",
+            );
+        }
+        for (j, r) in regions.iter().enumerate() {
+            if !is_region(r) {
+                v.bad(format!("{key}.regions[{j}]"), format!("{r:?} is not a region name"));
+            }
+            if regions[..j].contains(r) {
+                v.bad(format!("{key}.regions[{j}]"), format!("{r:?} is listed twice"));
+            }
+        }
+        let streams = selection(
+            v,
+            &key,
+            Selection {
+                names: t.names,
+                discover: t.discover,
+                include: t.include,
+                exclude: t.exclude,
+                include_tags: t.include_tags,
+                exclude_tags: t.exclude_tags,
+            },
+            streams.refresh,
+            true,
+        );
+        out.push(TargetSettings {
+            name,
+            role_arn: t.role_arn,
+            external_id,
+            regions,
+            streams,
+        });
+    }
+    // Two targets watching one account and region would watch its streams twice.
+    for (i, a) in out.iter().enumerate() {
+        for b in &out[..i] {
+            let same_account = a.role_account().is_some() && a.role_account() == b.role_account()
+                || a.role_arn.is_none() && b.role_arn.is_none();
+            if let Some(r) = a.regions.iter().find(|r| b.regions.contains(r)) {
+                if same_account {
+                    v.bad(
+                        format!("targets[{i}]"),
+                        format!(
+                            "watches the same account and region ({r}) as target {:?}: merge their selections into one target",
+                            b.name
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    out
 }
 
 /// `[sharding]`: `index` defaults to the StatefulSet pod's ordinal (the number that ends

@@ -6,6 +6,7 @@
 
 pub mod monitor;
 pub mod publish;
+pub mod scope;
 #[cfg(test)]
 mod tests;
 
@@ -16,12 +17,12 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::aws::sdk::ClientFactory;
 use crate::config::Settings;
 use crate::diagnose::Diagnose;
 use crate::http::{self, AppState};
 use crate::telemetry::metrics::Metrics;
 pub use monitor::{CycleApi, Monitor};
+pub use scope::ScopeParts;
 
 /// How long shutdown waits for tasks before giving up on them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
@@ -52,26 +53,45 @@ pub struct Running {
 /// Start everything: state, outbox workers, HTTP server, scheduler, first poll.
 pub async fn start(settings: Settings) -> Result<Running, DaemonError> {
     let metrics = Metrics::new();
-    let factory = ClientFactory::new(settings.aws.clone(), metrics.clone());
-    let clients = factory.clients(&factory.default_key()).await;
-    let diagnoser =
-        crate::diagnose::checks::Checks::new(clients.clone(), settings.diagnosis.clone());
-    start_with(settings, metrics, clients, Arc::new(diagnoser)).await
+    let scopes = scope::build(&settings, &metrics).await;
+    start_with_scopes(settings, metrics, scopes).await
 }
 
-/// [`start`] with the AWS access and diagnosis given (tests).
+/// [`start`] with the AWS access and diagnosis of the first target's first region given
+/// (tests; us-east-1 when the target names no region).
 pub async fn start_with(
     settings: Settings,
     metrics: Metrics,
     api: Arc<dyn CycleApi>,
     diagnoser: Arc<dyn Diagnose>,
 ) -> Result<Running, DaemonError> {
+    let target = settings.targets[0].clone();
+    let region = target
+        .regions
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "us-east-1".into());
+    let parts = ScopeParts {
+        target,
+        region,
+        api,
+        diagnoser,
+    };
+    start_with_scopes(settings, metrics, vec![parts]).await
+}
+
+/// [`start`] with every scope's AWS access and diagnosis given (tests).
+pub async fn start_with_scopes(
+    settings: Settings,
+    metrics: Metrics,
+    scopes: Vec<ScopeParts>,
+) -> Result<Running, DaemonError> {
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     let listen = settings.server.listen;
     let poll_expr = settings.schedule.poll.clone();
     let sinks = crate::alert::build(&settings);
-    let monitor = Monitor::new(settings, metrics, api, diagnoser, sinks.all)?;
+    let monitor = Monitor::new(settings, metrics, scopes, sinks.all)?;
     let dead_workers = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for worker in monitor
         .outbox

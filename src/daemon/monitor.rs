@@ -4,7 +4,7 @@
 //!
 //! Decisions are taken in `detect` and `plan`; this file only reads, stores and sends.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
@@ -14,20 +14,21 @@ use futures::{FutureExt, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::publish::StreamSeries;
+use super::scope::{Scope, ScopeParts};
 use crate::alert::alertmanager::OpenIncidents;
 use crate::alert::outbox::{Outbox, OutboxEntry};
 use crate::alert::Sink;
 use crate::aws::{FirehoseApi, MetricsApi};
 use crate::config::Settings;
 use crate::detect::{self, Assessment};
-use crate::diagnose::{checks, Diagnose};
-use crate::model::{ErrorKind, Health, MetricKind, StreamMetrics, Window};
+use crate::diagnose::checks;
+use crate::model::{ErrorKind, Health, MetricKind, StreamMetrics, StreamRef, Window};
 use crate::plan::{self, Diagnosed, Plan, StreamCycle};
 use crate::poll;
 use crate::poll::cost::{self, CostMeter};
-use crate::poll::inventory::{self, Entry, Inventory};
+use crate::poll::inventory::{self, Entry};
 use crate::report::{Report, StreamReport};
-use crate::state::{StateError, StateStore};
+use crate::state::{self, StateError, StateStore};
 use crate::telemetry::metrics::Metrics;
 
 /// Clears the "a cycle is running" flag when dropped.
@@ -58,14 +59,16 @@ pub struct Published {
     pub ready: Arc<AtomicBool>,
 }
 
-/// When the inventory was last refreshed, and whether that refresh reached AWS.
-#[derive(Default)]
-struct Refreshed {
-    at: Option<Instant>,
-    reached_aws: bool,
-    /// The stream listing (discovery) succeeded, or there is none.
-    listing_ok: bool,
+/// One watched stream: where it is, which scope reads it, what is known of it.
+pub struct Watched {
+    pub stream: StreamRef,
+    /// Index into [`Monitor::scopes`].
+    pub scope: usize,
+    pub entry: Entry,
 }
+
+/// Every scope's streams, keyed by stream ARN; rebuilt when an inventory is refreshed.
+type WatchedMap = BTreeMap<String, Watched>;
 
 /// Everything one cycle works with.
 pub struct Monitor {
@@ -74,23 +77,29 @@ pub struct Monitor {
     pub store: Arc<StateStore>,
     pub outbox: Arc<Outbox>,
     pub published: Published,
-    inventory: Inventory,
-    api: Arc<dyn CycleApi>,
-    diagnoser: Arc<dyn Diagnose>,
+    /// One per (target, region).
+    scopes: Vec<Scope>,
+    watched: RwLock<Arc<WatchedMap>>,
     /// A cycle is running: a tick now is skipped.
     polling: AtomicBool,
-    refreshed: Mutex<Refreshed>,
-    /// The newest diagnosis of each stream with an open incident.
+    /// The newest diagnosis of each stream (by ARN) with an open incident.
     diagnoses: Mutex<HashMap<String, Diagnosed>>,
     series: StreamSeries,
     /// When every metric of every stream was last read (two-phase polling).
     last_full_read: Mutex<Option<DateTime<Utc>>>,
-    /// Streams whose last `DataFreshness` reading was above half their grace: read in full
-    /// every cycle until it falls, so a growing backlog is not left to the slow full read.
-    rising_freshness: Mutex<std::collections::BTreeSet<String>>,
-    cost: Mutex<CostMeter>,
-    /// Queries per `GetMetricData` call that CloudWatch answers in time.
-    call_size: poll::CallSize,
+    /// Streams (by ARN) whose last `DataFreshness` reading was above half their grace: read
+    /// in full every cycle until it falls, so a growing backlog is not left to the slow full
+    /// read.
+    rising_freshness: Mutex<BTreeSet<String>>,
+    /// The CloudWatch spend of each target.
+    cost: Mutex<BTreeMap<String, CostMeter>>,
+    cycles_per_month: f64,
+}
+
+/// What one scope's poll returned.
+struct ScopePoll {
+    targets: Vec<poll::Target>,
+    polled: poll::PollResult,
 }
 
 impl Monitor {
@@ -98,8 +107,7 @@ impl Monitor {
     pub fn new(
         settings: Settings,
         metrics: Metrics,
-        api: Arc<dyn CycleApi>,
-        diagnoser: Arc<dyn Diagnose>,
+        scopes: Vec<ScopeParts>,
         sinks: Vec<Arc<dyn Sink>>,
     ) -> Result<Arc<Monitor>, StateError> {
         let (store, warning) = StateStore::open(&settings.state.path)?;
@@ -138,17 +146,18 @@ impl Monitor {
                 report: Arc::new(RwLock::new(Report::empty())),
                 ready: Arc::new(AtomicBool::new(false)),
             },
-            inventory: Inventory::sharded(sharding),
-            api,
-            diagnoser,
+            scopes: scopes
+                .into_iter()
+                .map(|p| Scope::new(p, sharding))
+                .collect(),
+            watched: RwLock::new(Arc::new(BTreeMap::new())),
             polling: AtomicBool::new(false),
-            refreshed: Mutex::new(Refreshed::default()),
             diagnoses: Mutex::new(HashMap::new()),
             series: StreamSeries::default(),
             last_full_read: Mutex::new(None),
             rising_freshness: Mutex::new(Default::default()),
-            cost: Mutex::new(CostMeter::new(cycles_per_month)),
-            call_size: poll::CallSize::default(),
+            cost: Mutex::new(BTreeMap::new()),
+            cycles_per_month,
         }))
     }
 
@@ -192,34 +201,73 @@ impl Monitor {
         }
     }
 
-    /// Refresh the inventory when `streams.refresh` has passed since the last one, or now.
+    /// Refresh each scope's inventory when `streams.refresh` has passed since its last one
+    /// (or its credentials failed last time), or every one now; then rebuild the watched map.
     pub async fn refresh_inventory(&self, force: bool) {
-        let due = {
-            let r = self.refreshed.lock().unwrap_or_else(|p| p.into_inner());
-            force
-                || r.at
-                    .is_none_or(|t| t.elapsed() >= self.settings.streams.refresh)
-        };
-        if !due {
+        let due: Vec<&Scope> = self
+            .scopes
+            .iter()
+            .filter(|s| force || s.refresh_due())
+            .collect();
+        if due.is_empty() {
             return;
         }
-        let open: std::collections::BTreeSet<String> =
-            self.store.with(|s| s.incidents.keys().cloned().collect());
-        let listed = self
-            .inventory
-            .refresh_keeping(self.api.as_ref(), &self.settings.streams, &open)
-            .await;
-        if let Err(e) = &listed {
+        let open: BTreeSet<String> = self.store.with(|s| s.incidents.keys().cloned().collect());
+        let open = &open;
+        let results =
+            futures::future::join_all(due.iter().map(|scope| async move { scope.refresh(open).await }))
+                .await;
+        for e in results.iter().filter_map(|r| r.as_ref().err()) {
             self.metrics.error(e.kind());
         }
-        let entries = self.inventory.entries();
-        let mut r = self.refreshed.lock().unwrap_or_else(|p| p.into_inner());
-        r.reached_aws = listed.is_ok() && inventory::reached_aws(&entries);
-        r.listing_ok = listed.is_ok();
-        r.at = Some(Instant::now());
+        self.rebuild_watched();
     }
 
-    fn rising_freshness(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<String>> {
+    /// The watched map from every scope's inventory; incidents of older state files, keyed by
+    /// name, move to their stream's ARN.
+    fn rebuild_watched(&self) {
+        let mut map = WatchedMap::new();
+        for (i, scope) in self.scopes.iter().enumerate() {
+            for (name, entry) in scope.inventory.entries().iter() {
+                let stream = match entry.description() {
+                    Some(d) => StreamRef::from_arn(&d.arn).unwrap_or_else(|| scope.stream_ref(name)),
+                    None => scope.stream_ref(name),
+                };
+                map.insert(
+                    stream.arn.clone(),
+                    Watched {
+                        stream,
+                        scope: i,
+                        entry: entry.clone(),
+                    },
+                );
+            }
+        }
+        self.store.with(|s| {
+            s.rekey_by_name(&|name| {
+                let mut found = map.values().filter(|w| w.stream.name == name);
+                match (found.next(), found.next()) {
+                    (Some(w), None) => Some(w.stream.arn.clone()),
+                    _ => None,
+                }
+            })
+        });
+        if let Ok(mut w) = self.watched.write() {
+            *w = Arc::new(map);
+        }
+    }
+
+    /// The streams watched now, by ARN.
+    pub fn watched(&self) -> Arc<WatchedMap> {
+        self.watched.read().map(|w| w.clone()).unwrap_or_default()
+    }
+
+    /// Every scope as the status shows it.
+    pub fn scope_statuses(&self) -> Vec<crate::report::TargetStatus> {
+        self.scopes.iter().map(Scope::status).collect()
+    }
+
+    fn rising_freshness(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
         self.rising_freshness
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -227,24 +275,24 @@ impl Monitor {
 
     /// Remember the streams whose `DataFreshness`, where it was read, is above half their
     /// grace (see [`Monitor::rising_freshness`]).
-    fn note_freshness(&self, targets: &[poll::Target], polled: &poll::PollResult, w: &Window) {
+    fn note_freshness(&self, scope: &Scope, p: &ScopePoll, w: &Window) {
         let mut rising = self.rising_freshness();
-        for (t, r) in targets.iter().zip(&polled.streams) {
+        for (t, r) in p.targets.iter().zip(&p.polled.streams) {
             let Ok(sm) = r else { continue };
             if sm.unread.contains(&MetricKind::Freshness) {
                 continue;
             }
             let grace = detect::grace_seconds(&t.shape, w.period_seconds, &self.settings.detection);
+            let arn = scope.stream_ref(&t.name).arn;
             if sm
                 .newest(MetricKind::Freshness)
                 .is_some_and(|f| f > grace as f64 / 2.0)
             {
-                rising.insert(t.name.clone());
+                rising.insert(arn);
             } else {
-                rising.remove(&t.name);
+                rising.remove(&arn);
             }
         }
-        rising.retain(|name| targets.iter().any(|t| &t.name == name));
     }
 
     /// A full read is due: never done (or never completed), or `schedule.full_read_every`
@@ -258,30 +306,33 @@ impl Monitor {
             .is_none_or(|last| now - last >= every || now < last)
     }
 
-    /// One poll cycle at `now`.
-    pub async fn cycle(&self, now: DateTime<Utc>) {
-        let started = Instant::now();
-        self.refresh_inventory(false).await;
-        let entries = self.inventory.entries();
+    /// Poll one scope: two phases of `GetMetricData` over its streams. A scope whose
+    /// credentials failed is not called: its streams get that error (they are `unknown`).
+    async fn poll_scope(
+        &self,
+        scope: &Scope,
+        window: Window,
+        full_read: bool,
+        open: &BTreeSet<String>,
+    ) -> ScopePoll {
+        let entries = scope.inventory.entries();
         let targets = inventory::targets(&entries);
-        let window = detect::window_at(&self.settings, now, targets.iter().map(|t| &t.shape));
-
-        let full_read = self.full_read_due(now);
-        let mut open: std::collections::BTreeSet<String> =
-            self.store.with(|s| s.incidents.keys().cloned().collect());
-        open.extend(self.rising_freshness().iter().cloned());
+        if let Some(e) = scope.blind() {
+            let polled = poll::PollResult::failed(targets.len(), e);
+            return ScopePoll { targets, polled };
+        }
         let detection = &self.settings.detection;
-        let force_full = |t: &poll::Target| open.contains(&t.name);
+        let force_full = |t: &poll::Target| open.contains(&scope.stream_ref(&t.name).arn);
         let settles = |t: &poll::Target, sm: &StreamMetrics| {
             detect::success_settles(sm, &window, &t.shape, detection)
         };
         let reader = poll::Reader {
-            api: self.api.as_ref(),
+            api: scope.api.as_ref(),
             metrics: &self.metrics,
-            target: poll::DEFAULT_TARGET,
-            call_size: &self.call_size,
+            target: &scope.target,
+            call_size: &scope.call_size,
         };
-        let mut polled = reader
+        let polled = reader
             .poll_two_phase(
                 &targets,
                 window,
@@ -292,9 +343,29 @@ impl Monitor {
                 },
             )
             .await;
-        if !polled.complete() {
-            self.metrics.polls_failed_total.inc();
-        }
+        ScopePoll { targets, polled }
+    }
+
+    /// One poll cycle at `now`.
+    pub async fn cycle(&self, now: DateTime<Utc>) {
+        let started = Instant::now();
+        self.refresh_inventory(false).await;
+        let watched = self.watched();
+        let shapes: Vec<crate::model::Shape> = watched
+            .values()
+            .filter_map(|w| w.entry.description().map(|d| d.shape()))
+            .collect();
+        let window = detect::window_at(&self.settings, now, shapes.iter());
+
+        let full_read = self.full_read_due(now);
+        let mut open: BTreeSet<String> = self.store.with(|s| s.incidents.keys().cloned().collect());
+        open.extend(self.rising_freshness().iter().cloned());
+        let mut polls = futures::future::join_all(
+            self.scopes
+                .iter()
+                .map(|scope| self.poll_scope(scope, window, full_read, &open)),
+        )
+        .await;
         // Done even when some call failed: a call that fails every cycle must not make every
         // cycle a full read (three times the cost, unseen).
         if full_read {
@@ -303,42 +374,61 @@ impl Monitor {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner()) = Some(now);
         }
-        self.note_freshness(&targets, &polled, &window);
-        let dollars = self
-            .cost
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .record(polled.queries as u64);
-        self.metrics
-            .cloudwatch_cost_dollars_per_month
-            .with_label_values(&[poll::DEFAULT_TARGET])
-            .set(dollars);
-        let complete = polled.complete();
-        let by_name = polled.take_by_name(&targets);
+        let mut complete = true;
+        let (mut calls, mut queries, mut second_phase) = (0, 0, 0);
+        let mut per_target: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut by_arn: HashMap<String, Result<StreamMetrics, crate::aws::AwsError>> =
+            HashMap::new();
+        for (scope, p) in self.scopes.iter().zip(polls.iter_mut()) {
+            self.note_freshness(scope, p, &window);
+            complete &= p.polled.complete();
+            calls += p.polled.calls;
+            queries += p.polled.queries;
+            second_phase += p.polled.second_phase;
+            *per_target.entry(scope.target.as_str()).or_default() += p.polled.queries as u64;
+            let targets = std::mem::take(&mut p.targets);
+            for (name, r) in p.polled.take_by_name(&targets) {
+                by_arn.insert(scope.stream_ref(&name).arn, r);
+            }
+        }
+        self.rising_freshness().retain(|arn| watched.contains_key(arn));
+        if !complete {
+            self.metrics.polls_failed_total.inc();
+        }
+        {
+            let mut meters = self.cost.lock().unwrap_or_else(|p| p.into_inner());
+            for (target, q) in per_target {
+                let dollars = meters
+                    .entry(target.to_string())
+                    .or_insert_with(|| CostMeter::new(self.cycles_per_month))
+                    .record(q);
+                self.metrics
+                    .cloudwatch_cost_dollars_per_month
+                    .with_label_values(&[target])
+                    .set(dollars);
+            }
+        }
         self.series.begin_cycle();
 
         // Streams are advanced concurrently (diagnosis is the slow part), in a bounded number,
         // and reported in inventory order.
-        // (Owned names and a shared map: a borrowed iterator here makes the cycle's future not
+        // (Owned keys and a shared map: a borrowed iterator here makes the cycle's future not
         // `Send` for every lifetime, which `tokio::spawn` needs.)
-        let names: Vec<String> = entries.keys().cloned().collect();
-        let reports: Vec<StreamReport> = futures::stream::iter(names)
-            .map(|name| {
-                let by_name = &by_name;
-                let entries = entries.clone();
+        let arns: Vec<String> = watched.keys().cloned().collect();
+        let reports: Vec<StreamReport> = futures::stream::iter(arns)
+            .map(|arn| {
+                let by_arn = &by_arn;
+                let watched = watched.clone();
                 async move {
-                    let name = &name;
-                    // Always there: the names are the map's own keys.
-                    let entry = entries.get(name)?;
+                    // Always there: the keys are the map's own.
+                    let w = watched.get(&arn)?;
                     let (assessment, sm) = detect::assess_entry(
-                        entry,
-                        by_name.get(name),
+                        &w.entry,
+                        by_arn.get(&arn),
                         &window,
                         &self.settings.detection,
                     );
-                    let report = self
-                        .stream(name, entry, &assessment, sm.as_ref(), window, now)
-                        .await;
+                    let report = self.stream(w, &assessment, sm.as_ref(), window, now).await;
                     self.series
                         .publish(&self.metrics, &report, &assessment, sm.as_ref());
                     Some(report)
@@ -348,12 +438,24 @@ impl Monitor {
             .filter_map(futures::future::ready)
             .collect()
             .await;
-        self.close_gone(&entries, now).await;
+        self.close_gone(&watched, now).await;
         self.series.unpublish_gone(&self.metrics);
         self.metrics.streams_monitored.set(reports.len() as i64);
+        let statuses = self.scope_statuses();
+        for st in &statuses {
+            self.metrics
+                .target_up
+                .with_label_values(&[&st.target, &st.region, &st.account])
+                .set(i64::from(st.status == "ok"));
+        }
         if let Ok(mut st) = self.published.report.write() {
             let mut report = Report::new(now, reports);
-            report.skipped = self.inventory.skipped();
+            report.skipped = self
+                .scopes
+                .iter()
+                .flat_map(|s| s.inventory.skipped())
+                .collect();
+            report.targets = statuses;
             report.window = Some(crate::report::ReportWindow {
                 start: window.start,
                 end: window.end,
@@ -367,24 +469,24 @@ impl Monitor {
             .poll_duration_seconds
             .observe(elapsed.as_secs_f64());
         // Successful: every GetMetricData call succeeded and AWS was reached at all.
-        let reached = self
-            .refreshed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .reached_aws;
+        let reached = self.scopes.iter().any(Scope::reached_aws);
         let successful = complete && reached;
         if successful {
             self.metrics
                 .last_successful_poll_timestamp_seconds
                 .set(Utc::now().timestamp_millis() as f64 / 1000.0);
+        }
+        // Ready once some scope was read: one target's broken role must not take the whole
+        // monitor out of a load balancer.
+        if reached && self.scopes.iter().any(|s| s.blind().is_none()) {
             self.published.ready.store(true, Ordering::SeqCst);
         }
         tracing::info!(
-            streams = entries.len(),
-            get_metric_data_calls = polled.calls,
-            queries = polled.queries,
-            full_read = polled.full_read,
-            read_in_full = polled.second_phase,
+            streams = watched.len(),
+            get_metric_data_calls = calls,
+            queries,
+            full_read,
+            read_in_full = second_phase,
             complete = successful,
             elapsed_ms = elapsed.as_millis() as u64,
             "poll finished"
@@ -394,32 +496,38 @@ impl Monitor {
     /// One stream: diagnose when the plan wants it, plan, carry out the plan.
     async fn stream(
         &self,
-        name: &str,
-        entry: &Entry,
+        w: &Watched,
         a: &Assessment,
         sm: Option<&StreamMetrics>,
         window: Window,
         now: DateTime<Utc>,
     ) -> StreamReport {
-        let desc = entry.description();
-        let stored = self.store.with(|s| s.incidents.get(name).cloned());
+        let key = w.stream.arn.as_str();
+        let name = w.stream.name.as_str();
+        let desc = w.entry.description();
+        let stored = self.store.with(|s| s.incidents.get(key).cloned());
         // An incident could open: did one under the same id (the same bad run) close lately?
         let reopened_seq = match (&stored, a.health) {
             (None, Health::Failing | Health::Stalled | Health::Degraded) => {
-                let id = plan::opening_id(name, desc, a, now, self.settings.sharding.total);
+                let id = plan::opening_id(&w.stream, a, now, self.settings.sharding.total);
                 self.store.with(|s| s.closed.get(&id).map(|c| c.seq))
             }
             _ => None,
         };
-        let remembered = self.diagnoses().get(name).cloned();
+        let remembered = self.diagnoses().get(key).cloned();
         let cfg = &self.settings.detection;
         let fresh = if plan::wants_diagnosis(stored.as_ref(), a, remembered.is_some(), now, cfg) {
             let t0 = Instant::now();
             // Without a description the diagnosis says so (incomplete), and the firing alert
             // goes out after its wait with what is known.
             let diagnosis = match desc {
-                Some(d) => self.diagnoser.diagnose(d, window, now).await,
-                None => checks::missing_stream(name, entry),
+                Some(d) => {
+                    self.scopes[w.scope]
+                        .diagnoser
+                        .diagnose(d, window, now)
+                        .await
+                }
+                None => checks::missing_stream(name, &w.entry),
             };
             self.metrics
                 .diagnosis_duration_seconds
@@ -430,7 +538,7 @@ impl Monitor {
         };
         let p = plan::advance(
             &StreamCycle {
-                name,
+                stream: &w.stream,
                 description: desc,
                 assessment: a,
                 metrics: sm,
@@ -444,22 +552,24 @@ impl Monitor {
             cfg,
         );
         if p.opened {
-            tracing::warn!(stream = name, health = %a.health, reason = %a.reason, "incident opened");
+            tracing::warn!(stream = name, account = %w.stream.account, region = %w.stream.region,
+                health = %a.health, reason = %a.reason, "incident opened");
         }
         if let Some(d) = fresh {
-            self.diagnoses().insert(name.to_string(), d);
+            self.diagnoses().insert(key.to_string(), d);
         }
-        self.carry_out(name, &p, now).await;
+        self.carry_out(&w.stream, &p, now).await;
         if p.closed {
-            tracing::info!(stream = name, "incident resolved");
-            self.diagnoses().remove(name);
+            tracing::info!(stream = name, account = %w.stream.account, region = %w.stream.region, "incident resolved");
+            self.diagnoses().remove(key);
         }
         p.report
     }
 
     /// Commit the plan's incident and its alerts in one step, then write the state file, then
     /// wake the sink workers.
-    async fn carry_out(&self, name: &str, p: &Plan, now: DateTime<Utc>) {
+    async fn carry_out(&self, stream: &StreamRef, p: &Plan, now: DateTime<Utc>) {
+        let key = &stream.arn;
         if !p.changed {
             return;
         }
@@ -474,10 +584,10 @@ impl Monitor {
         let dropped = self.store.with(|s| {
             match &p.incident {
                 Some(inc) => {
-                    s.incidents.insert(name.to_string(), inc.clone());
+                    s.incidents.insert(key.clone(), inc.clone());
                 }
                 None => {
-                    s.incidents.remove(name);
+                    s.incidents.remove(key);
                 }
             }
             if p.closed {
@@ -494,22 +604,28 @@ impl Monitor {
         }
         self.save().await;
         for al in &p.alerts {
-            tracing::warn!(stream = name, status = %al.status, key = %al.idempotency_key(),
+            tracing::warn!(stream = %stream.name, account = %stream.account, region = %stream.region, status = %al.status, key = %al.idempotency_key(),
                 reason = %al.reason, root_cause = ?al.root_cause.as_ref().map(|r| &r.check), "alert queued");
         }
         self.outbox.wake_all();
     }
 
     /// Resolve the incidents of streams that were deleted or are no longer selected.
-    async fn close_gone(&self, entries: &BTreeMap<String, Entry>, now: DateTime<Utc>) {
-        let listing_ok = self
-            .refreshed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .listing_ok;
+    async fn close_gone(&self, watched: &WatchedMap, now: DateTime<Utc>) {
+        // An incident is in the scope of its account and region; one no scope holds (its
+        // target was removed from the configuration) is no longer selected.
+        let listing_ok = |key: &str| {
+            let holders: Vec<&Scope> = self.scopes.iter().filter(|s| s.holds(key)).collect();
+            if !state::is_arn_key(key) {
+                // Keyed by name (an older state file) and not found again.
+                return self.scopes.iter().all(Scope::listing_ok);
+            }
+            holders.iter().all(|s| s.listing_ok())
+        };
+        let entry = |key: &str| watched.get(key).map(|w| &w.entry);
         let gone = self
             .store
-            .with(|s| plan::close_gone(&s.incidents, entries, listing_ok, now));
+            .with(|s| plan::close_gone(&s.incidents, &entry, &listing_ok, now));
         if gone.is_empty() {
             return;
         }
@@ -530,7 +646,7 @@ impl Monitor {
         }
         let dropped = self.store.with(|s| {
             for g in &gone {
-                s.incidents.remove(&g.stream);
+                s.incidents.remove(&g.key);
                 if let Some(a) = &g.alert {
                     s.remember_closed(&a.incident_id, a.sequence, now);
                 }

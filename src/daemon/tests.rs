@@ -75,13 +75,8 @@ fn world_in_shard(streams: Vec<StreamDescription>, sharding: config::ShardingSet
     let mut s = settings(dir.path(), &names);
     s.sharding = sharding;
     let sinks = crate::alert::build(&s).all;
-    let monitor = Monitor::new(
-        s,
-        crate::telemetry::metrics::Metrics::new(),
-        aws.clone(),
-        Arc::new(BucketGone),
-        sinks,
-    )
+    let scopes = one_scope(&s, aws.clone(), Arc::new(BucketGone));
+    let monitor = Monitor::new(s, crate::telemetry::metrics::Metrics::new(), scopes, sinks)
     .unwrap();
     World {
         aws,
@@ -212,13 +207,8 @@ async fn a_restart_while_discovery_fails_keeps_open_incidents_open() {
     let start = |aws: Arc<FakeAws>| {
         let s = settings_with(dir.path(), "discover = true");
         let sinks = crate::alert::build(&s).all;
-        Monitor::new(
-            s,
-            crate::telemetry::metrics::Metrics::new(),
-            aws,
-            Arc::new(BucketGone),
-            sinks,
-        )
+        let scopes = one_scope(&s, aws, Arc::new(BucketGone));
+        Monitor::new(s, crate::telemetry::metrics::Metrics::new(), scopes, sinks)
         .unwrap()
     };
     let first = start(aws.clone());
@@ -297,13 +287,8 @@ async fn a_panicking_cycle_is_counted_and_the_next_tick_runs() {
     }
     let s = settings(dir.path(), &["orders"]);
     let sinks = crate::alert::build(&s).all;
-    let m = Monitor::new(
-        s,
-        crate::telemetry::metrics::Metrics::new(),
-        aws,
-        Arc::new(PanicsOnce(Default::default())),
-        sinks,
-    )
+    let scopes = one_scope(&s, aws, Arc::new(PanicsOnce(Default::default())));
+    let m = Monitor::new(s, crate::telemetry::metrics::Metrics::new(), scopes, sinks)
     .unwrap();
     let token = tokio_util::sync::CancellationToken::new();
     m.tick(&token).await;
@@ -564,7 +549,7 @@ async fn two_replicas_open_the_same_incident_under_the_same_id() {
     let id = |w: &World| {
         w.monitor
             .store
-            .with(|s| s.incidents.get("orders").map(|i| i.id.clone()))
+            .with(|s| s.incidents.get(&arn("orders")).map(|i| i.id.clone()))
     };
     assert!(id(&a).is_some());
     assert_eq!(id(&a), id(&b));
@@ -624,7 +609,7 @@ async fn an_incident_reopened_on_the_same_run_continues_the_sequence() {
     let w = world(&["orders"]);
     w.success("orders", &[5, 6, 7], 0.0);
     w.monitor.cycle(at(8)).await;
-    let first = w.monitor.store.with(|s| s.incidents["orders"].id.clone());
+    let first = w.monitor.store.with(|s| s.incidents[&arn("orders")].id.clone());
     w.aws.remove("orders");
     w.monitor.refresh_inventory(true).await;
     w.monitor.cycle(at(9)).await;
@@ -632,7 +617,7 @@ async fn an_incident_reopened_on_the_same_run_continues_the_sequence() {
     w.aws.add(s3_stream("orders"));
     w.monitor.refresh_inventory(true).await;
     w.monitor.cycle(at(10)).await;
-    let again = w.monitor.store.with(|s| s.incidents["orders"].id.clone());
+    let again = w.monitor.store.with(|s| s.incidents[&arn("orders")].id.clone());
     assert_eq!(again, first, "the same run, the same id (replicas agree)");
     let keys: Vec<String> = w
         .monitor
@@ -650,5 +635,24 @@ async fn an_incident_reopened_on_the_same_run_continues_the_sequence() {
     // Kept across a restart: the state file holds the closed incidents.
     let saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&w.monitor.settings.state.path).unwrap()).unwrap();
-    assert_eq!(saved["version"], 3);
+    assert_eq!(saved["version"], crate::state::STATE_VERSION);
+}
+
+/// The one scope of a test: the first target in us-east-1, read through `aws`.
+fn one_scope(
+    s: &config::Settings,
+    aws: Arc<FakeAws>,
+    diagnoser: Arc<dyn crate::diagnose::Diagnose>,
+) -> Vec<super::ScopeParts> {
+    vec![super::ScopeParts {
+        target: s.targets[0].clone(),
+        region: "us-east-1".into(),
+        api: aws,
+        diagnoser,
+    }]
+}
+
+/// The incident key of a fake stream: its ARN.
+fn arn(name: &str) -> String {
+    crate::model::StreamRef::new(name, crate::aws::fake::ACCOUNT, "us-east-1").arn
 }

@@ -24,6 +24,7 @@ mod finding;
 mod health;
 mod series;
 mod shape;
+mod stream_ref;
 
 pub use alert::{
     Alert, AlertKind, AlertReason, AlertStatus, FiringSnapshot, RootCause, Severity, ALERT_SCHEMA,
@@ -33,3 +34,4 @@ pub use finding::{Finding, Status};
 pub use health::Health;
 pub use series::{MetricKind, Point, StreamMetrics, Window};
 pub use shape::{Shape, SourceKind, LAMBDA_DEFAULT_BUFFER_SECONDS};
+pub use stream_ref::{partition_of, StreamRef};

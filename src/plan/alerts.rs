@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::model::StreamRef;
+
 use super::incident::{Emit, Incident};
 use crate::aws::StreamDescription;
 use crate::detect::Assessment;
@@ -18,7 +20,7 @@ use crate::model::{
 
 /// What a cycle knows of one stream, for its alerts.
 pub struct StreamFacts<'a> {
-    pub name: &'a str,
+    pub stream: &'a StreamRef,
     pub description: Option<&'a StreamDescription>,
     pub assessment: &'a Assessment,
     pub metrics: Option<&'a StreamMetrics>,
@@ -43,7 +45,8 @@ pub fn for_emit(
     now: DateTime<Utc>,
 ) -> Alert {
     let firing = e.status == AlertStatus::Firing;
-    let name = facts.name;
+    let label = facts.stream.label();
+    let name = label.as_str();
     let d = facts.diagnosis;
     let diagnosed = d.root_finding().map(|f| RootCause {
         check: f.check.clone(),
@@ -91,16 +94,15 @@ pub fn for_emit(
     } else {
         Vec::new()
     };
-    let desc = facts.description;
     Alert {
         schema: ALERT_SCHEMA.into(),
         status: e.status,
         incident_id: inc.id.clone(),
         sequence: e.seq,
-        stream: name.to_string(),
-        arn: desc.map(|d| d.arn.clone()).unwrap_or_default(),
-        account: desc.map(|d| d.account()).unwrap_or_default(),
-        region: desc.map(|d| d.region()).unwrap_or_default(),
+        stream: facts.stream.name.clone(),
+        arn: facts.stream.arn.clone(),
+        account: facts.stream.account.clone(),
+        region: facts.stream.region.clone(),
         health: if firing {
             inc.health
         } else {

@@ -23,6 +23,10 @@ pub const MAX_DIAGNOSIS_WAIT_CYCLES: u32 = 2;
 pub struct Incident {
     pub id: String,
     pub stream: String,
+    /// The stream's ARN: the key of the incident in the state (empty in state files written
+    /// before incidents were keyed by ARN, until the stream is found again).
+    #[serde(default)]
+    pub arn: String,
     pub started_at: DateTime<Utc>,
     pub health: Health,
     /// `critical` (failing or stalled) or `warning` (sustained degraded); only ever rises.
@@ -101,6 +105,7 @@ impl Incident {
         Incident {
             id,
             stream: stream.to_string(),
+            arn: String::new(),
             started_at: now,
             health,
             severity,

@@ -17,7 +17,7 @@ use crate::aws::StreamDescription;
 use crate::config::DetectionSettings;
 use crate::detect::Assessment;
 use crate::diagnose::{checks, Diagnosis};
-use crate::model::{Alert, Finding, FiringSnapshot, Status, StreamMetrics};
+use crate::model::{Alert, Finding, FiringSnapshot, Status, StreamMetrics, StreamRef};
 use crate::poll::inventory::Entry;
 use crate::report::{IncidentSummary, StreamReport};
 use alerts::{Gone, StreamFacts};
@@ -51,7 +51,8 @@ pub fn wants_diagnosis(
 
 /// What one cycle knows of one stream.
 pub struct StreamCycle<'a> {
-    pub name: &'a str,
+    /// Where the stream is (its ARN is known even when it could not be described).
+    pub stream: &'a StreamRef,
     pub description: Option<&'a StreamDescription>,
     pub assessment: &'a Assessment,
     pub metrics: Option<&'a StreamMetrics>,
@@ -72,15 +73,8 @@ pub struct StreamCycle<'a> {
 
 /// The id the incident opened this cycle on this stream would have: from its ARN and the
 /// period its bad run started (the window's end when unknown), never from the clock.
-pub fn opening_id(
-    name: &str,
-    description: Option<&StreamDescription>,
-    a: &Assessment,
-    now: DateTime<Utc>,
-    shards: u32,
-) -> String {
-    let arn = description.map(|d| d.arn.as_str()).unwrap_or_default();
-    Incident::id_for(name, arn, opening_since(a, now), shards)
+pub fn opening_id(stream: &StreamRef, a: &Assessment, now: DateTime<Utc>, shards: u32) -> String {
+    Incident::id_for(&stream.name, &stream.arn, opening_since(a, now), shards)
 }
 
 fn opening_since(a: &Assessment, now: DateTime<Utc>) -> DateTime<Utc> {
@@ -115,8 +109,9 @@ pub fn advance(s: &StreamCycle<'_>, now: DateTime<Utc>, cfg: &DetectionSettings)
     if let Some(severity) = opening {
         // The period the bad run started (from datapoints), else the window's end: the same
         // for every replica that reads the same CloudWatch.
-        let id = opening_id(s.name, s.description, a, now, s.shards);
-        let mut inc = Incident::open_as(id, s.name, a.health, severity, now);
+        let id = opening_id(s.stream, a, now, s.shards);
+        let mut inc = Incident::open_as(id, &s.stream.name, a.health, severity, now);
+        inc.arn = s.stream.arn.clone();
         if let Some(seq) = s.reopened_seq {
             inc.seq = seq;
         }
@@ -132,7 +127,7 @@ pub fn advance(s: &StreamCycle<'_>, now: DateTime<Utc>, cfg: &DetectionSettings)
     let last = s.fresh.or(s.remembered);
     let none = Diagnosis::default();
     let facts = StreamFacts {
-        name: s.name,
+        stream: s.stream,
         description: s.description,
         assessment: a,
         metrics: s.metrics,
@@ -156,7 +151,7 @@ pub fn advance(s: &StreamCycle<'_>, now: DateTime<Utc>, cfg: &DetectionSettings)
     let changed = slot.as_ref() != s.stored || !alerts.is_empty();
     // The diagnosis is shown while the incident is open.
     let shown = if slot.is_some() { last } else { None };
-    let report = stream_report(s.name, s.description, a, s.metrics, shown, slot.as_ref());
+    let report = stream_report(s.stream, a, s.metrics, shown, slot.as_ref());
     Plan {
         incident: slot,
         opened,
@@ -169,18 +164,17 @@ pub fn advance(s: &StreamCycle<'_>, now: DateTime<Utc>, cfg: &DetectionSettings)
 
 /// The report of one stream. Without a diagnosis every check is listed as `skip`.
 pub fn stream_report(
-    name: &str,
-    description: Option<&StreamDescription>,
+    stream: &StreamRef,
     a: &Assessment,
     metrics: Option<&StreamMetrics>,
     shown: Option<&Diagnosed>,
     incident: Option<&Incident>,
 ) -> StreamReport {
     StreamReport {
-        stream: name.to_string(),
-        arn: description.map(|d| d.arn.clone()).unwrap_or_default(),
-        account: description.map(|d| d.account()).unwrap_or_default(),
-        region: description.map(|d| d.region()).unwrap_or_default(),
+        stream: stream.name.clone(),
+        arn: stream.arn.clone(),
+        account: stream.account.clone(),
+        region: stream.region.clone(),
         health: a.health,
         reason: a.reason.clone(),
         metrics: metrics.map(StreamMetrics::to_points).unwrap_or_default(),
@@ -222,6 +216,8 @@ fn not_diagnosed() -> Arc<Vec<Finding>> {
 /// incident never sent its firing alert).
 #[derive(Debug, Clone)]
 pub struct GoneIncident {
+    /// The incident's key in the state (the stream ARN).
+    pub key: String,
     pub stream: String,
     pub alert: Option<Alert>,
 }
@@ -229,23 +225,25 @@ pub struct GoneIncident {
 /// Close the incidents of streams that were deleted, no longer deliver to S3, or are no
 /// longer selected: nothing would ever close them otherwise. A stream whose description failed
 /// for another reason stays; so does every unselected one while the stream listing fails
-/// (`listing_ok` false): a failed listing says nothing of what exists.
-pub fn close_gone(
+/// (`listing_ok(key)` false for the target and region it is in): a failed listing says nothing
+/// of what exists. Incidents and `entry` are keyed alike (by stream ARN).
+pub fn close_gone<'a>(
     incidents: &BTreeMap<String, Incident>,
-    entries: &BTreeMap<String, Entry>,
-    listing_ok: bool,
+    entry: &dyn Fn(&str) -> Option<&'a Entry>,
+    listing_ok: &dyn Fn(&str) -> bool,
     now: DateTime<Utc>,
 ) -> Vec<GoneIncident> {
     incidents
-        .values()
-        .filter_map(|inc| {
-            let why = match entries.get(&inc.stream) {
+        .iter()
+        .filter_map(|(key, inc)| {
+            let why = match entry(key) {
                 Some(Entry::Missing { .. }) => Gone::Deleted,
                 Some(Entry::Described(d)) if d.s3.is_none() => Gone::NotS3,
-                None if listing_ok => Gone::Unwatched,
+                None if listing_ok(key) => Gone::Unwatched,
                 _ => return None,
             };
             Some(GoneIncident {
+                key: key.clone(),
                 stream: inc.stream.clone(),
                 alert: alerts::stream_gone(inc, why, now),
             })
@@ -311,8 +309,10 @@ mod tests {
         fresh: Option<&'a Diagnosed>,
         remembered: Option<&'a Diagnosed>,
     ) -> StreamCycle<'a> {
+        // Leaked: a test's few streams live as long as the test.
+        let stream: &'a StreamRef = Box::leak(Box::new(StreamRef::from_arn(&desc.arn).unwrap()));
         StreamCycle {
-            name: &desc.name,
+            stream,
             description: Some(desc),
             assessment: a,
             metrics: None,
@@ -458,10 +458,10 @@ mod tests {
         ]
         .into();
         assert!(
-            close_gone(&incidents, &BTreeMap::new(), false, t(30)).is_empty(),
+            close_gone(&incidents, &|_| None, &|_| false, t(30)).is_empty(),
             "a failed listing closes nothing it does not see"
         );
-        let gone = close_gone(&incidents, &entries, true, t(30));
+        let gone = close_gone(&incidents, &|k| entries.get(k), &|_| true, t(30));
         let streams: Vec<&str> = gone.iter().map(|g| g.stream.as_str()).collect();
         assert_eq!(
             streams,

@@ -16,6 +16,10 @@ use crate::poll::{shard, Target};
 pub const PERMISSIONS: &[&str] = &[
     "firehose:ListDeliveryStreams",
     "firehose:DescribeDeliveryStream",
+    // Only with include_tags / exclude_tags.
+    "firehose:ListTagsForDeliveryStream",
+    // Needs no permission (AWS answers it for every principal); listed because it is called.
+    "sts:GetCallerIdentity",
 ];
 
 /// `DescribeDeliveryStream` calls in flight at once (AWS allows 10 per second per account).
@@ -122,7 +126,39 @@ impl Inventory {
         api: &dyn FirehoseApi,
         sel: &StreamSettings,
     ) -> Result<(), AwsError> {
-        self.refresh_keeping(api, sel, &BTreeSet::new()).await
+        self.refresh_keeping(api, sel, &BTreeSet::new(), &|n| n.to_string())
+            .await
+    }
+
+    /// Nothing could be read (the target's credentials failed): every stream it had, the
+    /// named ones and `keep` become unreadable with `error`, keeping their last description.
+    pub fn mark_unreadable(&self, sel: &StreamSettings, keep: &BTreeSet<String>, error: &AwsError) {
+        let previous = self.entries();
+        let names: BTreeSet<String> = previous
+            .keys()
+            .chain(sel.names.iter())
+            .chain(keep.iter())
+            .cloned()
+            .collect();
+        let next: BTreeMap<String, Entry> = names
+            .into_iter()
+            .map(|n| {
+                let last = previous
+                    .get(&n)
+                    .and_then(|p| p.description().cloned())
+                    .map(Box::new);
+                (
+                    n,
+                    Entry::Unreadable {
+                        error: error.clone(),
+                        last,
+                    },
+                )
+            })
+            .collect();
+        if let Ok(mut w) = self.entries.write() {
+            *w = Arc::new(next);
+        }
     }
 
     /// [`Inventory::refresh`], also keeping `keep` (the streams of open incidents) when the
@@ -132,6 +168,7 @@ impl Inventory {
         api: &dyn FirehoseApi,
         sel: &StreamSettings,
         keep: &BTreeSet<String>,
+        shard_key: &(dyn Fn(&str) -> String + Sync),
     ) -> Result<(), AwsError> {
         let previous = self.entries();
         let listed = if sel.discover {
@@ -147,7 +184,10 @@ impl Inventory {
             names.extend(keep.iter().cloned());
         }
         // Only this replica's shard, before any describe: the others' streams cost nothing.
-        names.retain(|n| shard::owns(&self.sharding, n));
+        names.retain(|n| shard::owns(&self.sharding, &shard_key(n)));
+        if sel.uses_tags() {
+            names = self.by_tags(api, sel, names, &previous).await;
+        }
         let described: Vec<(String, Result<StreamDescription, AwsError>)> = stream::iter(names)
             .map(|n| async move {
                 let r = api.describe_delivery_stream(&n).await;
@@ -201,6 +241,46 @@ impl Inventory {
             Some(Err(e)) => Err(e),
             _ => Ok(()),
         }
+    }
+}
+
+impl Inventory {
+    /// Keep the named streams, and the discovered ones whose tags the selection takes. A
+    /// stream whose tags cannot be read keeps its previous standing.
+    async fn by_tags(
+        &self,
+        api: &dyn FirehoseApi,
+        sel: &StreamSettings,
+        names: BTreeSet<String>,
+        previous: &BTreeMap<String, Entry>,
+    ) -> BTreeSet<String> {
+        let (named, discovered): (Vec<String>, Vec<String>) =
+            names.into_iter().partition(|n| sel.names.contains(n));
+        let tagged: Vec<(String, Result<BTreeMap<String, String>, AwsError>)> =
+            stream::iter(discovered)
+                .map(|n| async move {
+                    let r = api.list_tags(&n).await;
+                    (n, r)
+                })
+                .buffer_unordered(DESCRIBE_CONCURRENCY)
+                .collect()
+                .await;
+        let mut out: BTreeSet<String> = named.into_iter().collect();
+        for (n, r) in tagged {
+            match r {
+                Ok(tags) if sel.selects_tags(&tags) => {
+                    out.insert(n);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(stream = %n, error = %e, "cannot list the stream's tags; keeping its previous selection");
+                    if previous.contains_key(&n) {
+                        out.insert(n);
+                    }
+                }
+            }
+        }
+        out
     }
 }
 

@@ -72,6 +72,14 @@ pub struct PollResult {
 }
 
 impl PollResult {
+    /// Nothing was asked: every one of `n` streams gets `error`.
+    pub fn failed(n: usize, error: AwsError) -> Self {
+        PollResult {
+            streams: vec![Err(error); n],
+            ..Default::default()
+        }
+    }
+
     /// Every `GetMetricData` call succeeded.
     pub fn complete(&self) -> bool {
         self.streams.iter().all(Result::is_ok)

@@ -42,6 +42,7 @@ pub struct Metrics {
     pub polls_failed_total: IntCounter,
     pub last_successful_poll_timestamp_seconds: Gauge,
     pub streams_monitored: IntGauge,
+    pub target_up: IntGaugeVec,
     pub diagnosis_duration_seconds: Histogram,
     pub errors_total: IntCounterVec,
     pub build_info: IntGaugeVec,
@@ -209,6 +210,11 @@ impl Metrics {
                 "Unix time of the end of the last poll whose every GetMetricData call succeeded."
             )
             .expect("valid metric")),
+            target_up: reg!(igv(
+                "target_up",
+                "1 when the last inventory refresh of this target and region could read it (its credentials work), 0 when its streams are unknown for that reason.",
+                &["target", "region", "account"]
+            )),
             streams_monitored: reg!(IntGauge::new(
                 name("streams_monitored"),
                 "Delivery streams currently monitored."

@@ -482,6 +482,15 @@ impl firehose_sentinel::aws::FirehoseApi for ScriptedFirehose {
     ) -> Result<firehose_sentinel::aws::StreamDescription, firehose_sentinel::aws::AwsError> {
         (self.describe)(name)
     }
+    async fn list_tags(
+        &self,
+        name: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, firehose_sentinel::aws::AwsError> {
+        self.real.list_tags(name).await
+    }
+    async fn caller_account(&self) -> Result<String, firehose_sentinel::aws::AwsError> {
+        self.real.caller_account().await
+    }
 }
 
 #[async_trait::async_trait]

@@ -159,9 +159,10 @@ fn run(settings: &Settings, desc: &StreamDescription, minutes: &[Minute]) -> Run
                 root_cause: Some("s3.bucket".into()),
             },
         });
+        let stream = firehose_sentinel::model::StreamRef::from_arn(&desc.arn).unwrap();
         let p = plan::advance(
             &StreamCycle {
-                name: &desc.name,
+                stream: &stream,
                 description: Some(desc),
                 assessment: &a,
                 metrics: sm.as_ref(),

@@ -38,7 +38,20 @@ use crate::telemetry::metrics::Metrics;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClientKey {
     pub role_arn: Option<String>,
+    /// Passed when assuming `role_arn` (redacted in every rendering).
+    pub external_id: Option<crate::secret::Secret>,
     pub region: Option<String>,
+}
+
+impl ClientKey {
+    /// The key of one region of a target.
+    pub fn of(target: &crate::config::TargetSettings, region: Option<&str>) -> Self {
+        ClientKey {
+            role_arn: target.role_arn.clone(),
+            external_id: target.external_id.clone(),
+            region: region.map(str::to_string),
+        }
+    }
 }
 
 /// Builds and caches one [`AwsClients`] per [`ClientKey`].
@@ -61,6 +74,7 @@ impl ClientFactory {
     pub fn default_key(&self) -> ClientKey {
         ClientKey {
             role_arn: self.settings.role_arn.clone(),
+            external_id: None,
             region: self.settings.region.clone(),
         }
     }
@@ -90,6 +104,7 @@ pub struct AwsClients {
     pub kms: aws_sdk_kms::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub kinesis: aws_sdk_kinesis::Client,
+    pub sts: aws_sdk_sts::Client,
     /// What regional S3 clients are built from (a bucket in another region).
     s3_config: aws_sdk_s3::config::Builder,
     /// The region of this client set.
@@ -100,6 +115,11 @@ pub struct AwsClients {
 }
 
 impl AwsClients {
+    /// The region these clients call (configured, or chosen by the SDK's region chain).
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
     /// The S3 client for `bucket`: its region's, when it is not this client set's. S3 answers
     /// a request to the wrong region with a redirect (301), so every bucket read follows the
     /// bucket's region (`GetBucketLocation`, learnt once).
@@ -169,11 +189,13 @@ impl AwsClients {
         }
         let mut sdk = loader.load().await;
         if let Some(role) = &key.role_arn {
-            let provider = aws_config::sts::AssumeRoleProvider::builder(role)
-                .session_name("firehose-sentinel")
-                .configure(&sdk)
-                .build()
-                .await;
+            // The SDK's own provider: it caches the session and refreshes it before expiry.
+            let mut builder =
+                aws_config::sts::AssumeRoleProvider::builder(role).session_name("firehose-sentinel");
+            if let Some(x) = &key.external_id {
+                builder = builder.external_id(x.expose());
+            }
+            let provider = builder.configure(&sdk).build().await;
             sdk = sdk
                 .into_builder()
                 .credentials_provider(
@@ -211,6 +233,7 @@ impl AwsClients {
             kms: client!(aws_sdk_kms),
             lambda: client!(aws_sdk_lambda),
             kinesis: client!(aws_sdk_kinesis),
+            sts: client!(aws_sdk_sts),
         }
     }
 }
@@ -381,6 +404,9 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let operation = op.to_string();
+    if let Some(c) = credentials_error(&err) {
+        return c(operation);
+    }
     match &err {
         SdkError::TimeoutError(_) => AwsError::Timeout { operation },
         // A timeout below the attempt's is the connect timeout: nothing answered at all, which
@@ -414,6 +440,31 @@ where
             message: format!("{}", DisplayChain(&err)),
         },
     }
+}
+
+/// The credentials could not be had (a role that cannot be assumed, no credentials at all):
+/// access denied, whatever the transport phase the SDK reports it in. A provider that timed
+/// out is a connection failure.
+fn credentials_error(err: &(dyn std::error::Error + 'static)) -> Option<Box<dyn FnOnce(String) -> AwsError>> {
+    use aws_credential_types::provider::error::CredentialsError;
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = src {
+        if let Some(c) = e.downcast_ref::<CredentialsError>() {
+            let message = format!("cannot get credentials: {}", DisplayChain(c));
+            return Some(match c {
+                CredentialsError::ProviderTimedOut(_) => {
+                    Box::new(move |operation| AwsError::Connection { operation, message })
+                }
+                _ => Box::new(move |operation| AwsError::AccessDenied {
+                    operation,
+                    code: "CredentialsError".into(),
+                    message,
+                }),
+            });
+        }
+        src = e.source();
+    }
+    None
 }
 
 fn classify_code(operation: String, status: u16, code: String, message: String) -> AwsError {
@@ -514,6 +565,50 @@ macro_rules! s3_destination {
 
 #[async_trait]
 impl FirehoseApi for AwsClients {
+    async fn list_tags(
+        &self,
+        name: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, AwsError> {
+        let mut tags = std::collections::BTreeMap::new();
+        let mut start: Option<String> = None;
+        loop {
+            let out = self
+                .firehose
+                .list_tags_for_delivery_stream()
+                .delivery_stream_name(name)
+                .limit(50)
+                .set_exclusive_start_tag_key(start.clone())
+                .send()
+                .await
+                .map_err(|e| classify("ListTagsForDeliveryStream", e))?;
+            let page = out.tags();
+            for t in page {
+                tags.insert(t.key().to_string(), t.value().unwrap_or("").to_string());
+            }
+            if !out.has_more_tags() || page.is_empty() {
+                break;
+            }
+            start = page.last().map(|t| t.key().to_string());
+        }
+        Ok(tags)
+    }
+
+    async fn caller_account(&self) -> Result<String, AwsError> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| classify("GetCallerIdentity", e))?;
+        out.account()
+            .map(str::to_string)
+            .ok_or_else(|| AwsError::Service {
+                operation: "GetCallerIdentity".into(),
+                code: "EmptyResponse".into(),
+                message: "no Account in the answer".into(),
+            })
+    }
+
     async fn list_delivery_streams(&self) -> Result<Vec<String>, AwsError> {
         let mut names = Vec::new();
         let mut start: Option<String> = None;
