@@ -12,7 +12,13 @@ middleware that translates, for CloudWatch only:
 - an error into `{"__type": "com.amazonaws.cloudwatch#Code", "message": ...}` with the
   `x-amzn-query-error` header, as CloudWatch (awsQueryCompatible) answers.
 
-Every other request goes to moto untouched. Usage: python moto_cbor.py HOST PORT
+Every other request goes to moto untouched, except one fixture: moto lets anyone assume any
+role (it checks no trust policy). AWS refuses an `sts:AssumeRole` its trust policy does not
+allow, and this middleware answers as AWS does (403 AccessDenied) for two kinds of role names:
+`untrusted-*` (no trust at all) and `*-xid-VALUE` (a trust policy that requires
+`sts:ExternalId` = VALUE). Tests name their roles accordingly; `src/` knows nothing of this.
+
+Usage: python moto_cbor.py HOST PORT
 """
 
 import datetime
@@ -134,6 +140,37 @@ def cbor_response(start_response, status, body, extra=()):
     return [data]
 
 
+def assume_role_denied(environ):
+    """The 403 AWS answers to an AssumeRole the role's trust policy refuses, or None (and
+    the body put back for moto)."""
+    if environ.get("REQUEST_METHOD") != "POST":
+        return None
+    if "application/x-www-form-urlencoded" not in environ.get("CONTENT_TYPE", ""):
+        return None
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    form = urllib.parse.parse_qs(raw.decode(errors="replace"))
+    if form.get("Action", [""])[0] != "AssumeRole":
+        return None
+    role_arn = form.get("RoleArn", [""])[0]
+    name = role_arn.rsplit("/", 1)[-1]
+    external_id = form.get("ExternalId", [None])[0]
+    denied = name.startswith("untrusted-")
+    if "-xid-" in name and external_id != name.split("-xid-", 1)[1]:
+        denied = True
+    if not denied:
+        return None
+    body = (
+        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error>'
+        "<Type>Sender</Type><Code>AccessDenied</Code>"
+        "<Message>User: arn:aws:iam::123456789012:user/moto is not authorized to perform: "
+        f"sts:AssumeRole on resource: {role_arn}</Message></Error>"
+        "<RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ErrorResponse>"
+    ).encode()
+    return body
+
+
 class CborCloudWatch:
     def __init__(self, app):
         self.app = app
@@ -141,6 +178,13 @@ class CborCloudWatch:
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if not path.startswith(PREFIX):
+            denied = assume_role_denied(environ)
+            if denied is not None:
+                start_response(
+                    "403 Forbidden",
+                    [("Content-Type", "text/xml"), ("Content-Length", str(len(denied)))],
+                )
+                return [denied]
             return self.app(environ, start_response)
         op = path[len(PREFIX):]
         length = int(environ.get("CONTENT_LENGTH") or 0)

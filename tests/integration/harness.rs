@@ -155,7 +155,33 @@ pub struct Aws {
 }
 
 pub async fn aws() -> Aws {
-    let c = sdk().await;
+    aws_of(&sdk().await)
+}
+
+/// Clients acting in the account of `role` (moto maps an assumed role to the account in its
+/// ARN) in `region`, assumed with `external_id` when given.
+pub async fn aws_as(role: &str, region: &str, external_id: Option<&str>) -> Aws {
+    let base = aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()))
+        .endpoint_url(&moto().endpoint)
+        .load()
+        .await;
+    let mut builder = aws_config::sts::AssumeRoleProvider::builder(role).session_name("fixture");
+    if let Some(x) = external_id {
+        builder = builder.external_id(x);
+    }
+    let provider = builder.configure(&base).build().await;
+    let c = base
+        .into_builder()
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            provider,
+        ))
+        .build();
+    aws_of(&c)
+}
+
+fn aws_of(c: &aws_config::SdkConfig) -> Aws {
+    let c = c.clone();
     Aws {
         firehose: aws_sdk_firehose::Client::new(&c),
         cloudwatch: aws_sdk_cloudwatch::Client::new(&c),

@@ -1,6 +1,7 @@
 //! Integration tests: the real daemon and the real AWS SDK against moto (started by the
 //! harness), alerts to local receivers. One binary, shared emulator, unique names per test.
 
+mod accounts;
 mod alerts;
 mod cli;
 mod cloudwatch_standin;
