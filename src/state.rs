@@ -701,7 +701,10 @@ mod tests {
         let snap = store.snapshot();
         // Keyed by name before version 4: re-keyed by the ARN of its last firing alert.
         let inc = &snap.incidents["arn:aws:firehose:us-east-1:1:deliverystream/orders"];
-        assert_eq!(inc.arn, "arn:aws:firehose:us-east-1:1:deliverystream/orders");
+        assert_eq!(
+            inc.arn,
+            "arn:aws:firehose:us-east-1:1:deliverystream/orders"
+        );
         let firing = inc.last_firing.as_ref().unwrap();
         assert_eq!(
             firing.to_alert().idempotency_key(),

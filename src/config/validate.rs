@@ -220,7 +220,10 @@ fn selection(
     }
     let include_tags = raw.include_tags.unwrap_or_default();
     let exclude_tags = raw.exclude_tags.unwrap_or_default();
-    for (key, tags) in [("include_tags", &include_tags), ("exclude_tags", &exclude_tags)] {
+    for (key, tags) in [
+        ("include_tags", &include_tags),
+        ("exclude_tags", &exclude_tags),
+    ] {
         if !tags.is_empty() && !discover {
             v.bad(
                 format!("{prefix}.{key}"),
@@ -230,10 +233,16 @@ fn selection(
         for (k, value) in tags {
             // AWS tag rules: a key of 1-128 characters, a value of at most 256.
             if k.is_empty() || k.chars().count() > 128 {
-                v.bad(format!("{prefix}.{key}"), format!("tag key {k:?} must be 1 to 128 characters"));
+                v.bad(
+                    format!("{prefix}.{key}"),
+                    format!("tag key {k:?} must be 1 to 128 characters"),
+                );
             }
             if value.chars().count() > 256 {
-                v.bad(format!("{prefix}.{key}.{k}"), "tag value longer than 256 characters");
+                v.bad(
+                    format!("{prefix}.{key}.{k}"),
+                    "tag value longer than 256 characters",
+                );
             }
         }
     }
@@ -269,7 +278,8 @@ fn is_role_arn(arn: &str) -> bool {
 fn is_region(r: &str) -> bool {
     !r.is_empty()
         && r.len() <= 32
-        && r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && r.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && r.contains('-')
         && !r.starts_with('-')
         && !r.ends_with('-')
@@ -305,8 +315,7 @@ fn targets(
             Some(n)
                 if !n.is_empty()
                     && n.len() <= 64
-                    && n
-                        .chars()
+                    && n.chars()
                         .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-') =>
             {
                 if seen.contains(&n) {
@@ -377,10 +386,16 @@ fn targets(
         }
         for (j, r) in regions.iter().enumerate() {
             if !is_region(r) {
-                v.bad(format!("{key}.regions[{j}]"), format!("{r:?} is not a region name"));
+                v.bad(
+                    format!("{key}.regions[{j}]"),
+                    format!("{r:?} is not a region name"),
+                );
             }
             if regions[..j].contains(r) {
-                v.bad(format!("{key}.regions[{j}]"), format!("{r:?} is listed twice"));
+                v.bad(
+                    format!("{key}.regions[{j}]"),
+                    format!("{r:?} is listed twice"),
+                );
             }
         }
         let streams = selection(

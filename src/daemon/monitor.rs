@@ -214,9 +214,11 @@ impl Monitor {
         }
         let open: BTreeSet<String> = self.store.with(|s| s.incidents.keys().cloned().collect());
         let open = &open;
-        let results =
-            futures::future::join_all(due.iter().map(|scope| async move { scope.refresh(open).await }))
-                .await;
+        let results = futures::future::join_all(
+            due.iter()
+                .map(|scope| async move { scope.refresh(open).await }),
+        )
+        .await;
         for e in results.iter().filter_map(|r| r.as_ref().err()) {
             self.metrics.error(e.kind());
         }
@@ -230,7 +232,9 @@ impl Monitor {
         for (i, scope) in self.scopes.iter().enumerate() {
             for (name, entry) in scope.inventory.entries().iter() {
                 let stream = match entry.description() {
-                    Some(d) => StreamRef::from_arn(&d.arn).unwrap_or_else(|| scope.stream_ref(name)),
+                    Some(d) => {
+                        StreamRef::from_arn(&d.arn).unwrap_or_else(|| scope.stream_ref(name))
+                    }
                     None => scope.stream_ref(name),
                 };
                 map.insert(
@@ -391,7 +395,8 @@ impl Monitor {
                 by_arn.insert(scope.stream_ref(&name).arn, r);
             }
         }
-        self.rising_freshness().retain(|arn| watched.contains_key(arn));
+        self.rising_freshness()
+            .retain(|arn| watched.contains_key(arn));
         if !complete {
             self.metrics.polls_failed_total.inc();
         }

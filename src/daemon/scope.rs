@@ -8,16 +8,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::monitor::CycleApi;
-use crate::aws::AwsError;
 use crate::aws::sdk::{ClientFactory, ClientKey};
+use crate::aws::AwsError;
 use crate::config::{Settings, ShardingSettings, StreamSettings, TargetSettings, DEFAULT_TARGET};
 use crate::diagnose::checks::Checks;
-use crate::telemetry::metrics::Metrics;
 use crate::diagnose::Diagnose;
 use crate::model::StreamRef;
 use crate::poll;
 use crate::poll::inventory::{self, Inventory};
 use crate::report::TargetStatus;
+use crate::telemetry::metrics::Metrics;
 
 /// What a scope is built from.
 pub struct ScopeParts {

@@ -76,8 +76,8 @@ fn world_in_shard(streams: Vec<StreamDescription>, sharding: config::ShardingSet
     s.sharding = sharding;
     let sinks = crate::alert::build(&s).all;
     let scopes = one_scope(&s, aws.clone(), Arc::new(BucketGone));
-    let monitor = Monitor::new(s, crate::telemetry::metrics::Metrics::new(), scopes, sinks)
-    .unwrap();
+    let monitor =
+        Monitor::new(s, crate::telemetry::metrics::Metrics::new(), scopes, sinks).unwrap();
     World {
         aws,
         monitor,
@@ -208,8 +208,7 @@ async fn a_restart_while_discovery_fails_keeps_open_incidents_open() {
         let s = settings_with(dir.path(), "discover = true");
         let sinks = crate::alert::build(&s).all;
         let scopes = one_scope(&s, aws, Arc::new(BucketGone));
-        Monitor::new(s, crate::telemetry::metrics::Metrics::new(), scopes, sinks)
-        .unwrap()
+        Monitor::new(s, crate::telemetry::metrics::Metrics::new(), scopes, sinks).unwrap()
     };
     let first = start(aws.clone());
     for m in [5, 6, 7] {
@@ -288,8 +287,7 @@ async fn a_panicking_cycle_is_counted_and_the_next_tick_runs() {
     let s = settings(dir.path(), &["orders"]);
     let sinks = crate::alert::build(&s).all;
     let scopes = one_scope(&s, aws, Arc::new(PanicsOnce(Default::default())));
-    let m = Monitor::new(s, crate::telemetry::metrics::Metrics::new(), scopes, sinks)
-    .unwrap();
+    let m = Monitor::new(s, crate::telemetry::metrics::Metrics::new(), scopes, sinks).unwrap();
     let token = tokio_util::sync::CancellationToken::new();
     m.tick(&token).await;
     assert_eq!(
@@ -609,7 +607,10 @@ async fn an_incident_reopened_on_the_same_run_continues_the_sequence() {
     let w = world(&["orders"]);
     w.success("orders", &[5, 6, 7], 0.0);
     w.monitor.cycle(at(8)).await;
-    let first = w.monitor.store.with(|s| s.incidents[&arn("orders")].id.clone());
+    let first = w
+        .monitor
+        .store
+        .with(|s| s.incidents[&arn("orders")].id.clone());
     w.aws.remove("orders");
     w.monitor.refresh_inventory(true).await;
     w.monitor.cycle(at(9)).await;
@@ -617,7 +618,10 @@ async fn an_incident_reopened_on_the_same_run_continues_the_sequence() {
     w.aws.add(s3_stream("orders"));
     w.monitor.refresh_inventory(true).await;
     w.monitor.cycle(at(10)).await;
-    let again = w.monitor.store.with(|s| s.incidents[&arn("orders")].id.clone());
+    let again = w
+        .monitor
+        .store
+        .with(|s| s.incidents[&arn("orders")].id.clone());
     assert_eq!(again, first, "the same run, the same id (replicas agree)");
     let keys: Vec<String> = w
         .monitor
@@ -655,4 +659,291 @@ fn one_scope(
 /// The incident key of a fake stream: its ARN.
 fn arn(name: &str) -> String {
     crate::model::StreamRef::new(name, crate::aws::fake::ACCOUNT, "us-east-1").arn
+}
+
+/// Two targets: `a` (account 111111111111, two regions) and `b` (222222222222, one region),
+/// each region its own fake AWS, every one with a stream named `orders`.
+struct Accounts {
+    fakes: Vec<(String, String, Arc<FakeAws>)>,
+    monitor: Arc<Monitor>,
+    _dir: tempfile::TempDir,
+}
+
+fn accounts() -> Accounts {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+[schedule]
+delay_seconds = 0
+[state]
+path = {:?}
+[[alerts.webhook]]
+name = "hook"
+url = "http://127.0.0.1:9/"
+[[targets]]
+name = "a"
+role_arn = "arn:aws:iam::111111111111:role/read"
+regions = ["us-east-1", "eu-west-1"]
+names = ["orders"]
+[[targets]]
+name = "b"
+role_arn = "arn:aws:iam::222222222222:role/read"
+regions = ["us-east-1"]
+discover = true
+"#,
+        dir.path().join("state.json").display().to_string()
+    );
+    let s = config::load_from_str(&text, &dir.path().join("c.toml"), &Default::default()).unwrap();
+    let mut fakes = Vec::new();
+    let mut scopes = Vec::new();
+    for t in &s.targets {
+        for region in &t.regions {
+            let account = t.role_account().unwrap();
+            let aws = Arc::new(FakeAws::in_place(account, region));
+            aws.add(s3_stream("orders"));
+            fakes.push((account.to_string(), region.clone(), aws.clone()));
+            scopes.push(super::ScopeParts {
+                target: t.clone(),
+                region: region.clone(),
+                api: aws,
+                diagnoser: Arc::new(BucketGone),
+            });
+        }
+    }
+    let sinks = crate::alert::build(&s).all;
+    let monitor =
+        Monitor::new(s, crate::telemetry::metrics::Metrics::new(), scopes, sinks).unwrap();
+    Accounts {
+        fakes,
+        monitor,
+        _dir: dir,
+    }
+}
+
+impl Accounts {
+    fn fake(&self, account: &str, region: &str) -> &Arc<FakeAws> {
+        &self
+            .fakes
+            .iter()
+            .find(|(a, r, _)| a == account && r == region)
+            .unwrap()
+            .2
+    }
+
+    /// Every stream healthy, except `failing` (account, region) with three zero periods.
+    fn datapoints(&self, failing: Option<(&str, &str)>) {
+        for (a, r, aws) in &self.fakes {
+            let bad = failing == Some((a.as_str(), r.as_str()));
+            for m in [5, 6, 7] {
+                aws.put(
+                    "orders",
+                    "DeliveryToS3.Success",
+                    at(m),
+                    if bad { 0.0 } else { 1.0 },
+                );
+            }
+        }
+    }
+
+    fn health(&self) -> Vec<(String, String, Health)> {
+        let r = self.monitor.published.report.read().unwrap();
+        let mut v: Vec<_> = r
+            .streams
+            .iter()
+            .map(|s| (s.account.clone(), s.region.clone(), s.health))
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+#[tokio::test]
+async fn the_same_name_in_two_accounts_and_regions_is_three_streams_and_one_incident() {
+    let w = accounts();
+    w.datapoints(Some(("222222222222", "us-east-1")));
+    w.monitor.refresh_inventory(true).await;
+    w.monitor.cycle(at(8)).await;
+    assert_eq!(
+        w.health(),
+        vec![
+            ("111111111111".into(), "eu-west-1".into(), Health::Healthy),
+            ("111111111111".into(), "us-east-1".into(), Health::Healthy),
+            ("222222222222".into(), "us-east-1".into(), Health::Failing),
+        ]
+    );
+    let keys: Vec<String> = w
+        .monitor
+        .store
+        .with(|s| s.incidents.keys().cloned().collect());
+    assert_eq!(
+        keys,
+        vec!["arn:aws:firehose:us-east-1:222222222222:deliverystream/orders".to_string()]
+    );
+    let alert = w.monitor.store.with(|s| s.outbox[0].alert.clone());
+    assert_eq!(
+        (
+            alert.account.as_str(),
+            alert.region.as_str(),
+            alert.stream.as_str()
+        ),
+        ("222222222222", "us-east-1", "orders")
+    );
+    assert!(
+        alert
+            .summary
+            .starts_with("orders (222222222222, us-east-1):"),
+        "{}",
+        alert.summary
+    );
+    // The other account's stream of the same name failing too is another incident.
+    w.fake("111111111111", "eu-west-1")
+        .put("orders", "DeliveryToS3.Success", at(8), 0.0);
+    for m in [6, 7] {
+        w.fake("111111111111", "eu-west-1")
+            .put("orders", "DeliveryToS3.Success", at(m), 0.0);
+    }
+    w.monitor.cycle(at(9)).await;
+    let ids: std::collections::BTreeSet<String> = w
+        .monitor
+        .store
+        .with(|s| s.incidents.values().map(|i| i.id.clone()).collect());
+    assert_eq!(ids.len(), 2, "two incidents with two ids");
+}
+
+#[tokio::test]
+async fn a_target_whose_role_cannot_be_assumed_leaves_the_others_alone() {
+    let w = accounts();
+    w.datapoints(Some(("111111111111", "eu-west-1")));
+    // b's role cannot be assumed from the start; a's eu-west-1 stream fails.
+    w.fake("222222222222", "us-east-1")
+        .fail_credentials
+        .store(true, Ordering::SeqCst);
+    w.monitor.refresh_inventory(true).await;
+    w.monitor.cycle(at(8)).await;
+    // b discovers: nothing listed, nothing watched; a goes on and alerts.
+    assert_eq!(
+        w.health(),
+        vec![
+            ("111111111111".into(), "eu-west-1".into(), Health::Failing),
+            ("111111111111".into(), "us-east-1".into(), Health::Healthy),
+        ]
+    );
+    let report = w.monitor.published.report.read().unwrap().clone();
+    let b = report.targets.iter().find(|t| t.target == "b").unwrap();
+    assert_eq!(
+        (b.status.as_str(), b.account.as_str()),
+        ("error", "222222222222")
+    );
+    assert!(b.error.as_deref().unwrap().contains("AssumeRole"), "{b:?}");
+    assert_eq!(
+        w.monitor
+            .metrics
+            .target_up
+            .with_label_values(&["b", "us-east-1", "222222222222"])
+            .get(),
+        0
+    );
+    assert!(
+        w.monitor
+            .metrics
+            .errors_total
+            .with_label_values(&["aws_access_denied"])
+            .get()
+            >= 1
+    );
+    let calls = w
+        .fake("222222222222", "us-east-1")
+        .get_metric_data_calls
+        .load(Ordering::SeqCst);
+    assert_eq!(calls, 0, "a blind target is not polled");
+    // The role is repaired: seen at the next cycle (a blind target is refreshed each cycle).
+    w.fake("222222222222", "us-east-1")
+        .fail_credentials
+        .store(false, Ordering::SeqCst);
+    w.monitor.cycle(at(9)).await;
+    assert_eq!(w.health().len(), 3);
+    assert_eq!(w.monitor.store.with(|s| s.incidents.len()), 1);
+}
+
+#[tokio::test]
+async fn a_named_stream_of_a_blind_target_is_unknown_and_its_incident_stays_open() {
+    let w = accounts();
+    w.datapoints(Some(("111111111111", "us-east-1")));
+    w.monitor.refresh_inventory(true).await;
+    w.monitor.cycle(at(8)).await;
+    assert_eq!(w.monitor.store.with(|s| s.incidents.len()), 1);
+    for (a, _, aws) in &w.fakes {
+        if a == "111111111111" {
+            aws.fail_credentials.store(true, Ordering::SeqCst);
+        }
+    }
+    w.monitor.cycle(at(9)).await;
+    let h = w.health();
+    assert!(
+        h.contains(&("111111111111".into(), "us-east-1".into(), Health::Unknown)),
+        "{h:?}"
+    );
+    assert_eq!(
+        w.monitor.store.with(|s| s.incidents.len()),
+        1,
+        "an unreadable target neither closes nor opens incidents"
+    );
+    assert_eq!(
+        w.monitor.store.with(|s| s.outbox.len()),
+        1,
+        "nothing more is sent"
+    );
+}
+
+#[tokio::test]
+async fn an_incident_keyed_by_name_in_an_older_state_file_moves_to_the_stream_arn() {
+    let w = world(&["orders"]);
+    w.success("orders", &[5, 6, 7], 0.0);
+    w.monitor.cycle(at(8)).await;
+    // As a version 3 file held it before the first alert: keyed by name, no ARN.
+    w.monitor.store.with(|s| {
+        let mut inc = s.incidents.remove(&arn("orders")).unwrap();
+        inc.arn.clear();
+        inc.last_firing = None;
+        s.incidents.insert("orders".into(), inc);
+    });
+    w.monitor.refresh_inventory(true).await;
+    let keys: Vec<String> = w
+        .monitor
+        .store
+        .with(|s| s.incidents.keys().cloned().collect());
+    assert_eq!(keys, vec![arn("orders")]);
+    assert_eq!(
+        w.monitor
+            .store
+            .with(|s| s.incidents[&arn("orders")].arn.clone()),
+        arn("orders")
+    );
+}
+
+#[tokio::test]
+async fn discovery_selects_by_tags() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings_with(
+        dir.path(),
+        "discover = true\ninclude_tags = { team = \"data\" }\nexclude_tags = { monitoring = \"*\" }",
+    );
+    let aws = Arc::new(FakeAws::default());
+    for n in ["a", "b", "c"] {
+        aws.add(s3_stream(n));
+    }
+    aws.tag("a", "team", "data");
+    aws.tag("b", "team", "web");
+    aws.tag("c", "team", "data");
+    aws.tag("c", "monitoring", "off");
+    let sinks = crate::alert::build(&s).all;
+    let scopes = one_scope(&s, aws, Arc::new(BucketGone));
+    let m = Monitor::new(s, crate::telemetry::metrics::Metrics::new(), scopes, sinks).unwrap();
+    m.refresh_inventory(true).await;
+    let names: Vec<String> = m
+        .watched()
+        .values()
+        .map(|w| w.stream.name.clone())
+        .collect();
+    assert_eq!(names, vec!["a".to_string()]);
 }

@@ -140,7 +140,11 @@ names = ["{name}"]
     let got = rx.wait_for(40, |g| !g.is_empty()).await;
     wait_polls(&d, 4.0, 40).await;
     let all = rx.accepted();
-    assert_eq!(all.len(), 1, "one alert, for the one failing stream: {all:?}");
+    assert_eq!(
+        all.len(),
+        1,
+        "one alert, for the one failing stream: {all:?}"
+    );
     let a = &got[0].body;
     assert_eq!(
         (
@@ -185,7 +189,11 @@ names = ["{name}"]
         })
         .collect();
     let h = |acct: &str, region: &str| health.get(&(acct.into(), region.into())).cloned();
-    assert_eq!(h(ACCOUNT_A, "us-east-1").as_deref(), Some("healthy"), "{st}");
+    assert_eq!(
+        h(ACCOUNT_A, "us-east-1").as_deref(),
+        Some("healthy"),
+        "{st}"
+    );
     assert_eq!(h(ACCOUNT_A, "eu-west-1").as_deref(), Some("healthy"));
     assert_eq!(h(ACCOUNT_B, "us-east-1").as_deref(), Some("healthy"));
     assert_eq!(h(ACCOUNT_B, "eu-west-1").as_deref(), Some("failing"));

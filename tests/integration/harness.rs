@@ -173,9 +173,9 @@ pub async fn aws_as(role: &str, region: &str, external_id: Option<&str>) -> Aws 
     let provider = builder.configure(&base).build().await;
     let c = base
         .into_builder()
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-            provider,
-        ))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
         .build();
     aws_of(&c)
 }

@@ -190,8 +190,8 @@ impl AwsClients {
         let mut sdk = loader.load().await;
         if let Some(role) = &key.role_arn {
             // The SDK's own provider: it caches the session and refreshes it before expiry.
-            let mut builder =
-                aws_config::sts::AssumeRoleProvider::builder(role).session_name("firehose-sentinel");
+            let mut builder = aws_config::sts::AssumeRoleProvider::builder(role)
+                .session_name("firehose-sentinel");
             if let Some(x) = &key.external_id {
                 builder = builder.external_id(x.expose());
             }
@@ -445,7 +445,9 @@ where
 /// The credentials could not be had (a role that cannot be assumed, no credentials at all):
 /// access denied, whatever the transport phase the SDK reports it in. A provider that timed
 /// out is a connection failure.
-fn credentials_error(err: &(dyn std::error::Error + 'static)) -> Option<Box<dyn FnOnce(String) -> AwsError>> {
+fn credentials_error(
+    err: &(dyn std::error::Error + 'static),
+) -> Option<Box<dyn FnOnce(String) -> AwsError>> {
     use aws_credential_types::provider::error::CredentialsError;
     let mut src: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = src {
