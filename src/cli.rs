@@ -53,8 +53,16 @@ pub enum Command {
         #[arg(long)]
         sink: Option<String>,
     },
-    /// Print the least-privilege IAM policy the monitor needs.
-    IamPolicy,
+    /// Print the least-privilege IAM policy the monitor needs. With -c, also what each
+    /// target role needs: its permissions and its trust policy (with the external id).
+    IamPolicy {
+        /// A config with [[targets]]: print the monitor's policy and each target role's.
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+        /// The role or user the monitor runs as, named in the target roles' trust policies.
+        #[arg(long, requires = "config")]
+        principal: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -119,8 +127,20 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
             };
             crate::check_cmd::test_alert(settings, sink).await
         }
-        Command::IamPolicy => {
-            println!("{}", crate::permissions::policy_json());
+        Command::IamPolicy { config, principal } => {
+            match config {
+                None => println!("{}", crate::permissions::policy_json()),
+                Some(path) => {
+                    let settings = match load(Some(&path)) {
+                        Ok(s) => s,
+                        Err(code) => return code,
+                    };
+                    println!(
+                        "{}",
+                        crate::permissions::targets_json(&settings, principal.as_deref())
+                    );
+                }
+            }
             ExitCode::SUCCESS
         }
     }
