@@ -102,6 +102,15 @@ impl Report {
     /// Text for people: one block per stream, root cause first.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
+        for t in self.targets.iter().filter(|t| t.status == "error") {
+            out.push_str(&format!(
+                "!! target {} ({} {}) cannot be read: {}\n",
+                t.target,
+                if t.account.is_empty() { "?" } else { &t.account },
+                t.region,
+                t.error.as_deref().unwrap_or("unknown error")
+            ));
+        }
         for s in &self.streams {
             out.push_str(&format!(
                 "== {} [{}] {} ({} {})\n",

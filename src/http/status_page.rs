@@ -32,7 +32,7 @@ fn badge(h: Health) -> &'static str {
 }
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#1d2330;background:#f6f7f9}\
-h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}.meta{color:#5b6473;margin-bottom:16px}\
+h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}h3{font-size:14px;margin:16px 0 6px}.meta{color:#5b6473;margin-bottom:16px}\
 table{border-collapse:collapse;width:100%;background:#fff;box-shadow:0 1px 2px #0001}th,td{text-align:left;padding:8px 10px;border-bottom:1px solid #e6e8ec;vertical-align:top}\
 th{background:#eef0f4;font-weight:600}.b{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:600;font-size:12px}\
 .ok{background:#d9f2e1;color:#17613a}.bad{background:#fbdada;color:#9b1c1c}.warn{background:#fdf0c9;color:#7a5300}.dim{background:#e6e8ec;color:#4a5261}\
@@ -93,8 +93,8 @@ pub fn render(report: &Report, last_successful_poll: Option<f64>) -> String {
             .unwrap_or_default();
         h.push_str(&format!(
             "<div class=\"card\" id=\"incident-{}\"><strong>{}</strong> <span class=\"b {}\">{}</span> since {} <code>{}</code>",
-            esc(&s.stream),
-            esc(&s.stream),
+            esc(&s.arn),
+            esc(&format!("{} ({}, {})", s.stream, s.account, s.region)),
             badge(s.health),
             s.health,
             esc(&inc.1.format("%Y-%m-%d %H:%M UTC").to_string()),
@@ -140,22 +140,65 @@ pub fn render(report: &Report, last_successful_poll: Option<f64>) -> String {
         h.push_str("</div>");
     }
 
-    h.push_str("<h2>Streams</h2><table><thead><tr><th>Stream</th><th>Health</th><th>Why</th><th>Window</th><th>Root cause</th><th>Account / region</th></tr></thead><tbody>");
-    for s in &report.streams {
-        h.push_str(&format!(
-            "<tr id=\"stream-{}\"><td>{}</td><td><span class=\"b {}\">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{} / {}</td></tr>",
-            esc(&s.stream),
-            esc(&s.stream),
-            badge(s.health),
-            s.health,
-            esc(&s.reason),
-            super::chart::render(s, start, end),
-            s.root_cause.as_deref().map(|r| format!("<code>{}</code>", esc(r))).unwrap_or_else(|| "–".into()),
-            esc(&s.account),
-            esc(&s.region)
-        ));
+    if !report.targets.is_empty() {
+        h.push_str("<h2>Targets</h2><table><thead><tr><th>Target</th><th>Account</th><th>Region</th><th>Streams</th><th>Status</th></tr></thead><tbody>");
+        for t in &report.targets {
+            let status = match &t.error {
+                Some(e) if t.status == "error" => format!(
+                    "<span class=\"b bad\">cannot read</span> {} (its streams are unknown)",
+                    esc(e)
+                ),
+                Some(e) => format!("<span class=\"b ok\">ok</span> <span class=\"b warn\">listing failed</span> {}", esc(e)),
+                None => "<span class=\"b ok\">ok</span>".to_string(),
+            };
+            h.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&t.target),
+                esc(&t.account),
+                esc(&t.region),
+                t.streams,
+                status
+            ));
+        }
+        h.push_str("</tbody></table>");
     }
-    h.push_str("</tbody></table>");
+    // One table per account and region: the same stream name may be in several.
+    let mut groups: std::collections::BTreeMap<(&str, &str), Vec<&crate::report::StreamReport>> =
+        Default::default();
+    for s in &report.streams {
+        groups
+            .entry((s.account.as_str(), s.region.as_str()))
+            .or_default()
+            .push(s);
+    }
+    h.push_str("<h2>Streams</h2>");
+    if groups.is_empty() {
+        h.push_str("<p>None.</p>");
+    }
+    for ((account, region), streams) in groups {
+        let bad = streams.iter().filter(|s| s.health.is_incident()).count();
+        h.push_str(&format!(
+            "<h3 class=\"group\">Account {} · {} <span class=\"meta\">({} streams, {} failing or stalled)</span></h3>",
+            esc(if account.is_empty() { "unknown" } else { account }),
+            esc(if region.is_empty() { "unknown" } else { region }),
+            streams.len(),
+            bad
+        ));
+        h.push_str("<table><thead><tr><th>Stream</th><th>Health</th><th>Why</th><th>Window</th><th>Root cause</th></tr></thead><tbody>");
+        for s in streams {
+            h.push_str(&format!(
+                "<tr id=\"stream-{}\"><td>{}</td><td><span class=\"b {}\">{}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&s.arn),
+                esc(&s.stream),
+                badge(s.health),
+                s.health,
+                esc(&s.reason),
+                super::chart::render(s, start, end),
+                s.root_cause.as_deref().map(|r| format!("<code>{}</code>", esc(r))).unwrap_or_else(|| "–".into()),
+            ));
+        }
+        h.push_str("</tbody></table>");
+    }
     if !report.skipped.is_empty() {
         h.push_str(&format!(
             "<h2>Not watched ({})</h2><table><thead><tr><th>Stream</th><th>Why</th></tr></thead><tbody>",
@@ -215,5 +258,44 @@ mod tests {
             !html.contains("http://") && !html.contains("https://"),
             "no external assets"
         );
+    }
+
+    #[test]
+    fn groups_streams_by_account_and_region_and_shows_unreadable_targets() {
+        let row = |account: &str, region: &str| StreamReport {
+            stream: "orders".into(),
+            arn: crate::model::StreamRef::new("orders", account, region).arn,
+            account: account.into(),
+            region: region.into(),
+            health: Health::Healthy,
+            reason: "ok".into(),
+            metrics: Default::default(),
+            root_cause: None,
+            findings: Default::default(),
+            incident: None,
+            diagnosed_at: None,
+        };
+        let mut r = Report::new(
+            chrono::Utc::now(),
+            vec![
+                row("222222222222", "us-east-1"),
+                row("111111111111", "eu-west-1"),
+                row("111111111111", "us-east-1"),
+            ],
+        );
+        r.targets = vec![crate::report::TargetStatus {
+            target: "c".into(),
+            region: "us-east-1".into(),
+            account: "333333333333".into(),
+            status: "error".into(),
+            error: Some("GetCallerIdentity: access denied".into()),
+            streams: 1,
+        }];
+        let html = render(&r, None);
+        let at = |needle: &str| html.find(needle).unwrap_or_else(|| panic!("{needle}"));
+        assert!(at("Account 111111111111 · eu-west-1") < at("Account 111111111111 · us-east-1"));
+        assert!(at("Account 111111111111 · us-east-1") < at("Account 222222222222 · us-east-1"));
+        assert_eq!(html.matches("<tr id=\"stream-arn:aws:firehose:").count(), 3);
+        assert!(html.contains("cannot read</span> GetCallerIdentity: access denied"));
     }
 }
