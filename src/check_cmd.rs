@@ -82,6 +82,7 @@ pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> Ex
                     api: scope.api.as_ref(),
                     metrics: &metrics,
                     target: &scope.target,
+                    region: &scope.region,
                     call_size: &scope.call_size,
                 }
                 .poll(&targets, window)

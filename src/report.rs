@@ -106,7 +106,11 @@ impl Report {
             out.push_str(&format!(
                 "!! target {} ({} {}) cannot be read: {}\n",
                 t.target,
-                if t.account.is_empty() { "?" } else { &t.account },
+                if t.account.is_empty() {
+                    "?"
+                } else {
+                    &t.account
+                },
                 t.region,
                 t.error.as_deref().unwrap_or("unknown error")
             ));

@@ -334,6 +334,7 @@ impl Monitor {
             api: scope.api.as_ref(),
             metrics: &self.metrics,
             target: &scope.target,
+            region: &scope.region,
             call_size: &scope.call_size,
         };
         let polled = reader

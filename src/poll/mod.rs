@@ -232,6 +232,7 @@ mod tests {
             api,
             metrics: m,
             target: "default",
+            region: "us-east-1",
             call_size: c,
         }
     }

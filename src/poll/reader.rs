@@ -93,6 +93,8 @@ pub struct Reader<'a> {
     pub metrics: &'a Metrics,
     /// The account and region the queries are billed to (the cost metrics' `target` label).
     pub target: &'a str,
+    /// The region it reads (the call-size metrics' `region` label: each region has its own).
+    pub region: &'a str,
     pub call_size: &'a CallSize,
 }
 
@@ -215,10 +217,11 @@ impl Reader<'_> {
                         let half = self.call_size.timed_out(chunk.len());
                         self.metrics
                             .get_metric_data_splits_total
-                            .with_label_values(&[self.target])
+                            .with_label_values(&[self.target, self.region])
                             .inc();
                         tracing::warn!(
                             target_name = self.target,
+                            region = self.region,
                             queries = chunk.len(),
                             retry_with = half,
                             "a GetMetricData call timed out; split and retried in this cycle, and calls carry at most {} queries from now on",
@@ -245,7 +248,7 @@ impl Reader<'_> {
         }
         self.metrics
             .get_metric_data_queries_per_call
-            .with_label_values(&[self.target])
+            .with_label_values(&[self.target, self.region])
             .set(self.call_size.get() as i64);
     }
 

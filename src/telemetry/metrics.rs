@@ -178,12 +178,12 @@ impl Metrics {
             get_metric_data_splits_total: reg!(icv(
                 "get_metric_data_splits_total",
                 "GetMetricData calls that timed out and were split in two and retried in the same cycle.",
-                &["target"]
+                &["target", "region"]
             )),
             get_metric_data_queries_per_call: reg!(igv(
                 "get_metric_data_queries_per_call",
                 "Queries a GetMetricData call carries at most: 500, less after calls timed out (remembered until restart).",
-                &["target"]
+                &["target", "region"]
             )),
             cloudwatch_cost_dollars_per_month: reg!(gv(
                 "cloudwatch_cost_dollars_per_month",

@@ -279,6 +279,7 @@ async fn two_phase_polling_gives_every_case_the_health_of_a_full_read() {
                 api: &api,
                 metrics: &metrics,
                 target: poll::DEFAULT_TARGET,
+                region: "us-east-1",
                 call_size: &call_size,
             };
             let polled = reader

@@ -768,6 +768,7 @@ async fn every_aws_call_is_covered_by_the_iam_policy() {
         api: clients.as_ref(),
         metrics: &metrics,
         target: firehose_sentinel::poll::DEFAULT_TARGET,
+        region: REGION,
         call_size: &call_size,
     }
     .poll(&targets, Window::aligned(Utc::now(), 60, 0, 10))
