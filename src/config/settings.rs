@@ -55,7 +55,7 @@ impl TargetSettings {
     }
 }
 
-/// Which share of the streams this replica watches: those whose name hashes to `index` of
+/// Which share of the streams this replica watches: those whose ARN hashes to `index` of
 /// `total` (rendezvous hashing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ShardingSettings {

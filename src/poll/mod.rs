@@ -390,13 +390,13 @@ mod tests {
         assert_eq!(size.get(), 250);
         assert_eq!(
             m.get_metric_data_splits_total
-                .with_label_values(&["default"])
+                .with_label_values(&["default", "us-east-1"])
                 .get(),
             6
         );
         assert_eq!(
             m.get_metric_data_queries_per_call
-                .with_label_values(&["default"])
+                .with_label_values(&["default", "us-east-1"])
                 .get(),
             250
         );
@@ -414,7 +414,7 @@ mod tests {
         assert_eq!(api.calls.load(Ordering::SeqCst), 12);
         assert_eq!(
             m.get_metric_data_splits_total
-                .with_label_values(&["default"])
+                .with_label_values(&["default", "us-east-1"])
                 .get(),
             6
         ); // After clean reads the size tries 500 again (the stand-in is still slow: it

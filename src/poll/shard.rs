@@ -4,16 +4,17 @@
 //! N+1 moves only about 1/(N+1) of the streams. No coordination: every replica computes the
 //! same owner from the key alone.
 //!
-//! The key is the stream's name: within one account and region (what `[aws]` + `[streams]`
-//! watch) a stream's ARN differs from another's only by its name, and the name is known
-//! before any `DescribeDeliveryStream`, so a replica never describes another shard's streams
-//! and a stream whose describe fails (after a restart) still lands on its own shard.
+//! The key is the stream's ARN, built from the target's account (`GetCallerIdentity`), the
+//! region and the name before any `DescribeDeliveryStream` (Firehose ARNs are
+//! `arn:PARTITION:firehose:REGION:ACCOUNT:deliverystream/NAME`): a replica never describes
+//! another shard's streams, a stream whose describe fails (after a restart) still lands on its
+//! own shard, and `orders-to-s3` of two accounts are two keys.
 
 use sha2::{Digest, Sha256};
 
 use crate::config::ShardingSettings;
 
-/// The shard (0-based, below `total`) that owns `key` (a stream's name).
+/// The shard (0-based, below `total`) that owns `key` (a stream's ARN).
 pub fn owner(key: &str, total: u32) -> u32 {
     (0..total.max(1))
         .max_by_key(|shard| {
