@@ -126,6 +126,7 @@ impl Monitor {
         let cycles_per_month =
             cost::cycles_per_30_days(&settings.schedule.poll, Utc::now()).unwrap_or(0.0);
         let sharding = settings.sharding;
+        let refresh = settings.streams.refresh;
         if sharding.total > 1 {
             tracing::info!(
                 shard = sharding.index,
@@ -148,7 +149,11 @@ impl Monitor {
             },
             scopes: scopes
                 .into_iter()
-                .map(|p| Scope::new(p, sharding))
+                .map(|mut p| {
+                    // `streams.refresh` applies to every target.
+                    p.target.streams.refresh = refresh;
+                    Scope::new(p, sharding)
+                })
                 .collect(),
             watched: RwLock::new(Arc::new(BTreeMap::new())),
             polling: AtomicBool::new(false),

@@ -256,15 +256,15 @@ impl Inventory {
     ) -> BTreeSet<String> {
         let (named, discovered): (Vec<String>, Vec<String>) =
             names.into_iter().partition(|n| sel.names.contains(n));
-        let tagged: Vec<(String, Result<BTreeMap<String, String>, AwsError>)> =
-            stream::iter(discovered)
-                .map(|n| async move {
-                    let r = api.list_tags(&n).await;
-                    (n, r)
-                })
-                .buffer_unordered(DESCRIBE_CONCURRENCY)
-                .collect()
-                .await;
+        type Tagged = (String, Result<BTreeMap<String, String>, AwsError>);
+        let tagged: Vec<Tagged> = stream::iter(discovered)
+            .map(|n| async move {
+                let r = api.list_tags(&n).await;
+                (n, r)
+            })
+            .buffer_unordered(DESCRIBE_CONCURRENCY)
+            .collect()
+            .await;
         let mut out: BTreeSet<String> = named.into_iter().collect();
         for (n, r) in tagged {
             match r {

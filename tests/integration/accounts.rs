@@ -22,7 +22,7 @@ const ACCOUNT_B: &str = "222222222222";
 const ACCOUNT_C: &str = "333333333333";
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 
-/// A daemon config with `[[targets]]` (no `[streams]`).
+/// A daemon config with `[[targets]]` (no `[streams]`), also written to `dir/config.toml`.
 fn targets_settings(dir: &Path, targets: &str, extra: &str) -> config::Settings {
     let text = format!(
         r#"
@@ -54,6 +54,7 @@ max_backoff = "1s"
         state = dir.join("state.json").display(),
     );
     let env: HashMap<String, String> = [("TEST_XID".to_string(), "s3cr3t-xid".to_string())].into();
+    std::fs::write(dir.join("config.toml"), &text).unwrap();
     config::load_from_str(&text, &dir.join("config.toml"), &env)
         .unwrap_or_else(|e| panic!("test config invalid: {e}"))
 }
@@ -265,4 +266,44 @@ names = ["{name}"]
         );
     }
     d.stop().await;
+
+    // `check` reads every target and region once, the same way.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_firehose-sentinel"))
+        .args(["check", "--format", "json", "-c"])
+        .arg(dir.path().join("config.toml"))
+        .env("TEST_XID", "s3cr3t-xid")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failing stream: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows: Vec<(String, String, String)> = report["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["account"].as_str().unwrap().to_string(),
+                s["region"].as_str().unwrap().to_string(),
+                s["health"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    assert!(rows.contains(&(ACCOUNT_B.into(), "eu-west-1".into(), "failing".into())));
+    assert!(rows.contains(&(ACCOUNT_C.into(), "us-east-1".into(), "unknown".into())));
+    assert_eq!(
+        rows.iter().filter(|r| r.2 == "healthy").count(),
+        3,
+        "{rows:?}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("target c (us-east-1): cannot read this target"),
+        "{stderr}"
+    );
 }
