@@ -292,14 +292,14 @@ impl Monitor {
                 continue;
             }
             let grace = detect::grace_seconds(&t.shape, w.period_seconds, &self.settings.detection);
-            let arn = scope.stream_ref(&t.name).arn;
-            if sm
+            let above = sm
                 .newest(MetricKind::Freshness)
-                .is_some_and(|f| f > grace as f64 / 2.0)
-            {
-                rising.insert(arn);
-            } else {
-                rising.remove(&arn);
+                .is_some_and(|f| f > grace as f64 / 2.0);
+            // The ARN is built only when the set changes (it is empty most of the time).
+            if above {
+                rising.insert(scope.stream_ref(&t.name).arn);
+            } else if !rising.is_empty() {
+                rising.remove(&scope.stream_ref(&t.name).arn);
             }
         }
     }
@@ -331,7 +331,14 @@ impl Monitor {
             return ScopePoll { targets, polled };
         }
         let detection = &self.settings.detection;
-        let force_full = |t: &poll::Target| open.contains(&scope.stream_ref(&t.name).arn);
+        // The names of this scope's streams to read in full (few: open incidents, rising
+        // freshness), so no ARN is built per stream.
+        let open: BTreeSet<&str> = open
+            .iter()
+            .filter(|k| scope.holds(k))
+            .filter_map(|k| k.rsplit_once("deliverystream/").map(|(_, n)| n))
+            .collect();
+        let force_full = |t: &poll::Target| open.contains(t.name.as_str());
         let settles = |t: &poll::Target, sm: &StreamMetrics| {
             detect::success_settles(sm, &window, &t.shape, detection)
         };
@@ -387,8 +394,9 @@ impl Monitor {
         let mut complete = true;
         let (mut calls, mut queries, mut second_phase) = (0, 0, 0);
         let mut per_target: BTreeMap<&str, u64> = BTreeMap::new();
-        let mut by_arn: HashMap<String, Result<StreamMetrics, crate::aws::AwsError>> =
-            HashMap::new();
+        // Each scope's results by stream name (index: the scope's).
+        let mut by_name: Vec<BTreeMap<String, Result<StreamMetrics, crate::aws::AwsError>>> =
+            Vec::with_capacity(polls.len());
         for (scope, p) in self.scopes.iter().zip(polls.iter_mut()) {
             self.note_freshness(scope, p, &window);
             complete &= p.polled.complete();
@@ -397,9 +405,7 @@ impl Monitor {
             second_phase += p.polled.second_phase;
             *per_target.entry(scope.target.as_str()).or_default() += p.polled.queries as u64;
             let targets = std::mem::take(&mut p.targets);
-            for (name, r) in p.polled.take_by_name(&targets) {
-                by_arn.insert(scope.stream_ref(&name).arn, r);
-            }
+            by_name.push(p.polled.take_by_name(&targets));
         }
         self.rising_freshness()
             .retain(|arn| watched.contains_key(arn));
@@ -428,14 +434,14 @@ impl Monitor {
         let arns: Vec<String> = watched.keys().cloned().collect();
         let reports: Vec<StreamReport> = futures::stream::iter(arns)
             .map(|arn| {
-                let by_arn = &by_arn;
+                let by_name = &by_name;
                 let watched = watched.clone();
                 async move {
                     // Always there: the keys are the map's own.
                     let w = watched.get(&arn)?;
                     let (assessment, sm) = detect::assess_entry(
                         &w.entry,
-                        by_arn.get(&arn),
+                        by_name[w.scope].get(&w.stream.name),
                         &window,
                         &self.settings.detection,
                     );
