@@ -63,6 +63,44 @@ impl MetricsApi for BenchApi {
     }
 }
 
+/// Live and peak heap bytes, to tell the heap from the rest of the RSS.
+struct Counting;
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static PEAK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded to the system allocator unchanged; only counters are added.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = LIVE.fetch_add(l.size(), Relaxed) + l.size();
+        PEAK.fetch_max(now, Relaxed);
+        std::alloc::System.alloc(l)
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        LIVE.fetch_sub(l.size(), std::sync::atomic::Ordering::Relaxed);
+        std::alloc::System.dealloc(p, l)
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, n: usize) -> *mut u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        if n > l.size() {
+            let now = LIVE.fetch_add(n - l.size(), Relaxed) + n - l.size();
+            PEAK.fetch_max(now, Relaxed);
+        } else {
+            LIVE.fetch_sub(l.size() - n, Relaxed);
+        }
+        std::alloc::System.realloc(p, l, n)
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn heap_mib() -> (f64, f64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let m = |b: usize| b as f64 / (1024.0 * 1024.0);
+    (m(LIVE.load(Relaxed)), m(PEAK.load(Relaxed)))
+}
+
 fn name(i: usize) -> String {
     format!("stream-{i:05}")
 }
@@ -145,6 +183,7 @@ fn run(n: usize, url: &str) {
         let monitor = Monitor::new(settings, metrics.clone(), scopes, Vec::new())
         .expect("monitor");
         monitor.refresh_inventory(true).await;
+        let after_refresh = heap_mib().0;
         let calls = || {
             metrics
                 .aws_requests_total
@@ -160,6 +199,10 @@ fn run(n: usize, url: &str) {
             let cpu = cpu_seconds() - cpu0;
             let state = std::fs::metadata(&state_path).map(|m| m.len()).unwrap_or(0);
             rows.push((calls() - c0, cpu, wall, state));
+            if std::env::var_os("BENCH_HEAP").is_some() {
+                let (live, peak) = heap_mib();
+                eprintln!("cycle {k}: live heap {live:.1} MiB, peak {peak:.1} MiB (after the inventory: {after_refresh:.1} MiB)");
+            }
         }
         let report = monitor.published.report.read().expect("report").clone();
         let failing = report
