@@ -179,6 +179,7 @@ fn run(n: usize, url: &str) {
             region: "us-east-1".into(),
             api,
             diagnoser: Arc::new(firehose_sentinel::diagnose::NoDiagnosis),
+            trail: None,
         }];
         let monitor = Monitor::new(settings, metrics.clone(), scopes, Vec::new())
         .expect("monitor");

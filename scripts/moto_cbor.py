@@ -18,6 +18,14 @@ allow, and this middleware answers as AWS does (403 AccessDenied) for two kinds 
 `untrusted-*` (no trust at all) and `*-xid-VALUE` (a trust policy that requires
 `sts:ExternalId` = VALUE). Tests name their roles accordingly; `src/` knows nothing of this.
 
+CloudTrail `LookupEvents` (which moto does not implement) is served by a stand-in speaking
+CloudTrail's JSON protocol (awsJson1_1): the events tests register with
+`POST /_cloudtrail/events` (`{"region": R, "events": [Event, ...]}`, events shaped as the API
+returns them, `EventTime` in epoch seconds), filtered by the one `ResourceName` lookup attribute
+and the time range, newest first, 50 a page. `POST /_cloudtrail/deny` (`{"resource_names":
+[...]}`) makes lookups of those names answer AccessDeniedException; `GET /_cloudtrail/calls`
+lists every lookup (`t`, `region`, `value`).
+
 Usage: python moto_cbor.py HOST PORT
 """
 
@@ -140,6 +148,88 @@ def cbor_response(start_response, status, body, extra=()):
     return [data]
 
 
+import json
+import re
+import threading
+import time
+
+# AWS accepts both; the SDKs send the short one.
+TRAIL_TARGETS = (
+    "CloudTrail_20131101.LookupEvents",
+    "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents",
+)
+TRAIL = {"events": [], "deny": set(), "calls": []}
+TRAIL_LOCK = threading.Lock()
+
+
+def json_response(start_response, status, body, ctype="application/x-amz-json-1.1"):
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", ctype), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def read_body(environ):
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    return environ["wsgi.input"].read(length) if length else b""
+
+
+def cloudtrail(environ, start_response):
+    """The CloudTrail stand-in (see the module's doc), or None for other requests."""
+    path = environ.get("PATH_INFO", "")
+    if path == "/_cloudtrail/events" and environ.get("REQUEST_METHOD") == "POST":
+        body = json.loads(read_body(environ) or b"{}")
+        with TRAIL_LOCK:
+            for e in body.get("events", []):
+                TRAIL["events"].append((body.get("region", "us-east-1"), e))
+        return json_response(start_response, "200 OK", {}, "application/json")
+    if path == "/_cloudtrail/deny" and environ.get("REQUEST_METHOD") == "POST":
+        body = json.loads(read_body(environ) or b"{}")
+        with TRAIL_LOCK:
+            TRAIL["deny"].update(body.get("resource_names", []))
+        return json_response(start_response, "200 OK", {}, "application/json")
+    if path == "/_cloudtrail/calls":
+        with TRAIL_LOCK:
+            calls = list(TRAIL["calls"])
+        return json_response(start_response, "200 OK", calls, "application/json")
+    if environ.get("HTTP_X_AMZ_TARGET") not in TRAIL_TARGETS:
+        return None
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    m = re.search(r"Credential=[^/]+/[0-9]+/([^/]+)/", auth)
+    region = m.group(1) if m else "us-east-1"
+    req = json.loads(read_body(environ) or b"{}")
+    attrs = req.get("LookupAttributes") or []
+    if len(attrs) > 1:
+        return json_response(start_response, "400 Bad Request", {
+            "__type": "InvalidLookupAttributesException",
+            "message": "You cannot specify more than one lookup attribute."})
+    max_results = int(req.get("MaxResults") or 50)
+    if max_results > 50:
+        return json_response(start_response, "400 Bad Request", {
+            "__type": "InvalidMaxResultsException",
+            "message": "MaxResults must be between 1 and 50."})
+    value = attrs[0]["AttributeValue"] if attrs else None
+    with TRAIL_LOCK:
+        TRAIL["calls"].append({"t": time.time(), "region": region, "value": value})
+        denied = value in TRAIL["deny"]
+        events = [e for (r, e) in TRAIL["events"] if r == region]
+    if denied:
+        return json_response(start_response, "400 Bad Request", {
+            "__type": "AccessDeniedException",
+            "message": "User: arn:aws:sts::123456789012:assumed-role/sentinel/s is not authorized to perform: cloudtrail:LookupEvents because no identity-based policy allows the cloudtrail:LookupEvents action"})
+    start = float(req.get("StartTime") or 0)
+    end = float(req.get("EndTime") or time.time())
+    if value is not None:
+        events = [e for e in events if any(x.get("ResourceName") == value for x in e.get("Resources", []))]
+    events = [e for e in events if start <= float(e["EventTime"]) <= end]
+    events.sort(key=lambda e: -float(e["EventTime"]))
+    offset = int(req.get("NextToken") or 0)
+    page = events[offset:offset + max_results]
+    out = {"Events": page}
+    if offset + max_results < len(events):
+        out["NextToken"] = str(offset + max_results)
+    return json_response(start_response, "200 OK", out)
+
+
 def assume_role_denied(environ):
     """The 403 AWS answers to an AssumeRole the role's trust policy refuses, or None (and
     the body put back for moto)."""
@@ -178,6 +268,9 @@ class CborCloudWatch:
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if not path.startswith(PREFIX):
+            trail = cloudtrail(environ, start_response)
+            if trail is not None:
+                return trail
             denied = assume_role_denied(environ)
             if denied is not None:
                 start_response(

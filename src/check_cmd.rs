@@ -8,7 +8,7 @@ use crate::alert::{build_sinks, SendError};
 use crate::config::{Settings, ShardingSettings};
 use crate::daemon::scope::{self, Scope};
 use crate::detect;
-use crate::diagnose::checks;
+use crate::diagnose::{changes, checks};
 use crate::model::{Health, Status, StreamRef};
 use crate::plan::{self, alerts, Diagnosed};
 use crate::poll;
@@ -69,6 +69,7 @@ pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> Ex
         .collect();
     let window = detect::window_at(&settings, now, shapes.iter());
     let mut reports = Vec::new();
+    let pacer = changes::Pacer::default();
     let mut any_answer = false;
     let mut any_poll = false;
     for (i, scope) in scopes.iter().enumerate() {
@@ -107,7 +108,25 @@ pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> Ex
             let (a, sm) =
                 detect::assess_entry(entry, by_name.get(name), &window, &settings.detection);
             let diagnosis = match desc {
-                Some(d) => scope.diagnoser.diagnose(d, window, now).await,
+                Some(d) => {
+                    let diagnose = scope.diagnoser.diagnose(d, window, now);
+                    match &scope.trail {
+                        Some(trail) => {
+                            let gather = changes::gather(
+                                trail.as_ref(),
+                                &pacer,
+                                &stream.account,
+                                d,
+                                now,
+                                settings.diagnosis.check_timeout,
+                            );
+                            let (mut diagnosis, gathered) = futures::join!(diagnose, gather);
+                            diagnosis.changes = gathered.rank(diagnosis.root_cause.as_deref());
+                            diagnosis
+                        }
+                        None => diagnose.await,
+                    }
+                }
                 None => checks::missing_stream(name, entry),
             };
             let shown = Diagnosed { at: now, diagnosis };

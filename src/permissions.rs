@@ -9,6 +9,7 @@ pub fn all() -> BTreeSet<&'static str> {
     s.extend(crate::poll::PERMISSIONS);
     s.extend(crate::poll::inventory::PERMISSIONS);
     s.extend(crate::diagnose::checks::permissions());
+    s.extend(crate::diagnose::changes::PERMISSIONS);
     s
 }
 
@@ -95,7 +96,7 @@ pub fn targets_json(settings: &crate::config::Settings, principal: Option<&str>)
 /// Whether an IAM action only reads (the monitor's policy must hold nothing else).
 pub fn is_read_only(action: &str) -> bool {
     let verb = action.split(':').nth(1).unwrap_or("");
-    ["Get", "List", "Describe", "Filter", "Simulate"]
+    ["Get", "List", "Describe", "Filter", "Simulate", "Lookup"]
         .iter()
         .any(|p| verb.starts_with(p))
 }

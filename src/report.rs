@@ -32,6 +32,12 @@ pub struct StreamReport {
     pub incident: Option<IncidentSummary>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub diagnosed_at: Option<DateTime<Utc>>,
+    /// What changed on the stream's resources before its incident (CloudTrail), most
+    /// relevant first, from the diagnosis shown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<crate::model::Change>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes_error: Option<String>,
 }
 
 /// An open incident as shown in the report.
@@ -136,6 +142,17 @@ impl Report {
                 }
             } else {
                 out.push_str("root cause: none found\n");
+            }
+            let before = s
+                .incident
+                .as_ref()
+                .map(|i| i.started_at)
+                .unwrap_or(self.generated_at);
+            for c in &s.changes {
+                out.push_str(&format!("CHANGED {}\n", c.describe(before)));
+            }
+            if let Some(e) = &s.changes_error {
+                out.push_str(&format!("NOTE  {e}\n"));
             }
             for f in s.findings.iter().filter(|f| {
                 matches!(f.status, Status::Fail | Status::Warn | Status::Error)

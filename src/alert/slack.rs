@@ -107,6 +107,22 @@ pub fn message(alert: &Alert) -> Value {
     } else if firing {
         blocks.push(section("*Root cause*: not determined yet"));
     }
+    if firing && !alert.changes.is_empty() {
+        let lines: Vec<String> = alert
+            .changes
+            .iter()
+            .map(|c| format!("• Changed {}", escape(&c.describe(alert.started_at))))
+            .collect();
+        blocks.push(section(&format!(
+            "*What changed* (CloudTrail)\n{}",
+            lines.join("\n")
+        )));
+    }
+    if firing {
+        if let Some(e) = &alert.changes_error {
+            blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(&escape(e), MAX_SECTION)}]}));
+        }
+    }
     if firing {
         let others: Vec<_> = alert
             .findings
@@ -156,6 +172,12 @@ pub fn message(alert: &Alert) -> Value {
             " Root cause {}: {}",
             escape(&rc.check),
             escape(&rc.summary)
+        ));
+    }
+    if let (true, Some(c)) = (firing, alert.changes.first()) {
+        text.push_str(&format!(
+            " Changed {}",
+            escape(&c.describe(alert.started_at))
         ));
     }
     json!({"text": truncate(&text, MAX_FALLBACK), "blocks": blocks})
@@ -224,6 +246,30 @@ mod tests {
         }
         assert!(m["text"].as_str().unwrap().chars().count() <= MAX_FALLBACK);
         assert!(m.to_string().contains("more findings"));
+    }
+
+    #[test]
+    fn names_what_changed_before_the_incident() {
+        let mut a = crate::plan::alerts::test_alert(chrono::Utc::now());
+        a.test = false;
+        a.changes = vec![crate::model::Change {
+            time: a.started_at - chrono::Duration::minutes(4),
+            event: "PutBucketPolicy".into(),
+            resource: "orders-bucket".into(),
+            actor: "arn:aws:iam::1:user/alice".into(),
+        }];
+        a.changes_error = Some("CloudTrail lookup incomplete: throttled".into());
+        let m = message(&a);
+        let all = m.to_string();
+        assert!(
+            all.contains("Changed 4 min before: PutBucketPolicy on orders-bucket by arn:aws:iam::1:user/alice"),
+            "{all}"
+        );
+        assert!(m["text"]
+            .as_str()
+            .unwrap()
+            .contains("Changed 4 min before: PutBucketPolicy"));
+        assert!(all.contains("CloudTrail lookup incomplete"));
     }
 
     #[test]

@@ -276,6 +276,37 @@ pub trait FirehoseApi: Send + Sync {
     async fn caller_account(&self) -> Result<String, AwsError>;
 }
 
+/// One CloudTrail management event, as `LookupEvents` returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrailEvent {
+    pub id: String,
+    /// As recorded (Lambda's carry an API version: `UpdateFunctionConfiguration20150331v2`).
+    pub name: String,
+    pub time: DateTime<Utc>,
+    pub username: Option<String>,
+    pub read_only: bool,
+    /// (type, name) of each resource the event names.
+    pub resources: Vec<(String, String)>,
+    /// `userIdentity.arn` of the event record, when it has one.
+    pub actor_arn: Option<String>,
+}
+
+/// CloudTrail's event history.
+#[async_trait]
+pub trait TrailApi: Send + Sync {
+    /// One `LookupEvents` page in `region`: the events naming the resource `resource_name`
+    /// (one lookup attribute per call, as the API allows) between `start` and `end`, at most
+    /// 50, and the token of the next page.
+    async fn lookup_events(
+        &self,
+        region: &str,
+        resource_name: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        next_token: Option<String>,
+    ) -> Result<(Vec<TrailEvent>, Option<String>), AwsError>;
+}
+
 /// The CloudWatch API the poller needs.
 #[async_trait]
 pub trait MetricsApi: Send + Sync {

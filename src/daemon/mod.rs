@@ -76,6 +76,7 @@ pub async fn start_with(
         region,
         api,
         diagnoser,
+        trail: None,
     };
     start_with_scopes(settings, metrics, vec![parts]).await
 }

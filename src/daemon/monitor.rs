@@ -21,7 +21,7 @@ use crate::alert::Sink;
 use crate::aws::{FirehoseApi, MetricsApi};
 use crate::config::Settings;
 use crate::detect::{self, Assessment};
-use crate::diagnose::checks;
+use crate::diagnose::{changes, checks};
 use crate::model::{ErrorKind, Health, MetricKind, StreamMetrics, StreamRef, Window};
 use crate::plan::{self, Diagnosed, Plan, StreamCycle};
 use crate::poll;
@@ -94,6 +94,8 @@ pub struct Monitor {
     /// The CloudWatch spend of each target.
     cost: Mutex<BTreeMap<String, CostMeter>>,
     cycles_per_month: f64,
+    /// Paces CloudTrail lookups: two calls a second per account and region, for the process.
+    pacer: changes::Pacer,
 }
 
 /// What one scope's poll returned.
@@ -163,6 +165,7 @@ impl Monitor {
             rising_freshness: Mutex::new(Default::default()),
             cost: Mutex::new(BTreeMap::new()),
             cycles_per_month,
+            pacer: changes::Pacer::default(),
         }))
     }
 
@@ -539,10 +542,27 @@ impl Monitor {
             // goes out after its wait with what is known.
             let diagnosis = match desc {
                 Some(d) => {
-                    self.scopes[w.scope]
-                        .diagnoser
-                        .diagnose(d, window, now)
-                        .await
+                    let scope = &self.scopes[w.scope];
+                    let diagnose = scope.diagnoser.diagnose(d, window, now);
+                    match &scope.trail {
+                        // What changed before the incident started, looked up while the
+                        // checks run, ranked by the root cause they name.
+                        Some(trail) => {
+                            let before = stored.as_ref().map(|i| i.started_at).unwrap_or(now);
+                            let gather = changes::gather(
+                                trail.as_ref(),
+                                &self.pacer,
+                                &w.stream.account,
+                                d,
+                                before,
+                                self.settings.diagnosis.check_timeout,
+                            );
+                            let (mut diagnosis, gathered) = futures::join!(diagnose, gather);
+                            diagnosis.changes = gathered.rank(diagnosis.root_cause.as_deref());
+                            diagnosis
+                        }
+                        None => diagnose.await,
+                    }
                 }
                 None => checks::missing_stream(name, &w.entry),
             };

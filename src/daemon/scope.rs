@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::monitor::CycleApi;
 use crate::aws::sdk::{ClientFactory, ClientKey};
-use crate::aws::AwsError;
+use crate::aws::{AwsError, TrailApi};
 use crate::config::{Settings, ShardingSettings, StreamSettings, TargetSettings, DEFAULT_TARGET};
 use crate::diagnose::checks::Checks;
 use crate::diagnose::Diagnose;
@@ -25,6 +25,8 @@ pub struct ScopeParts {
     pub region: String,
     pub api: Arc<dyn CycleApi>,
     pub diagnoser: Arc<dyn Diagnose>,
+    /// CloudTrail, for what changed before an incident (none: not looked up).
+    pub trail: Option<Arc<dyn TrailApi>>,
 }
 
 /// What is known of a scope's last inventory refresh.
@@ -51,6 +53,7 @@ pub struct Scope {
     role_account: Option<String>,
     pub api: Arc<dyn CycleApi>,
     pub diagnoser: Arc<dyn Diagnose>,
+    pub trail: Option<Arc<dyn TrailApi>>,
     pub inventory: Inventory,
     refreshed: Mutex<Refreshed>,
     pub call_size: poll::CallSize,
@@ -63,6 +66,7 @@ impl Scope {
             region,
             api,
             diagnoser,
+            trail,
         } = parts;
         Scope {
             role_account: target.role_account().map(str::to_string),
@@ -71,6 +75,7 @@ impl Scope {
             selection: target.streams,
             api,
             diagnoser,
+            trail,
             inventory: Inventory::sharded(sharding),
             refreshed: Mutex::new(Refreshed::default()),
             call_size: poll::CallSize::default(),
@@ -225,8 +230,9 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> Vec<ScopeParts> {
             out.push(ScopeParts {
                 target: t.clone(),
                 region,
-                api: clients,
+                api: clients.clone(),
                 diagnoser: Arc::new(diagnoser),
+                trail: Some(clients),
             });
         }
     }

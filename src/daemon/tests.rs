@@ -29,6 +29,7 @@ impl Diagnose for BucketGone {
                 remediation: "create it".into(),
             }],
             root_cause: Some("s3.bucket".into()),
+            ..Default::default()
         }
     }
 }
@@ -653,6 +654,7 @@ fn one_scope(
         region: "us-east-1".into(),
         api: aws,
         diagnoser,
+        trail: None,
     }]
 }
 
@@ -707,6 +709,7 @@ discover = true
                 region: region.clone(),
                 api: aws,
                 diagnoser: Arc::new(BucketGone),
+                trail: None,
             });
         }
     }

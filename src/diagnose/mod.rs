@@ -4,6 +4,7 @@
 //! does not appear in findings at all, and never as `pass`.
 
 pub mod arn;
+pub mod changes;
 pub mod checks;
 pub mod ctx;
 pub mod diag_metrics;
@@ -19,13 +20,16 @@ use chrono::{DateTime, Utc};
 
 use crate::aws::StreamDescription;
 use crate::model::Window;
-use crate::model::{Finding, Status};
+use crate::model::{Changes, Finding, Status};
 
 /// The findings of one diagnosis.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Diagnosis {
     pub findings: Vec<Finding>,
     pub root_cause: Option<String>,
+    /// What changed on the stream's resources before the incident (filled by the caller
+    /// after the checks: see [`changes`]).
+    pub changes: Changes,
 }
 
 impl Diagnosis {

@@ -208,6 +208,8 @@ mod tests {
                 alerts_sent: 1,
             }),
             diagnosed_at: None,
+            changes: Vec::new(),
+            changes_error: None,
         };
         let svg = render(&s, t(0), t(10));
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));

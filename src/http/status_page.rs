@@ -117,6 +117,16 @@ pub fn render(report: &Report, last_successful_poll: Option<f64>) -> String {
             )),
             None => h.push_str("<p><b>Root cause</b>: not determined yet</p>"),
         }
+        if !s.changes.is_empty() || s.changes_error.is_some() {
+            h.push_str("<p><b>What changed</b> (CloudTrail, before the incident started)</p><ul>");
+            for c in &s.changes {
+                h.push_str(&format!("<li>Changed {}</li>", esc(&c.describe(inc.1))));
+            }
+            if let Some(e) = &s.changes_error {
+                h.push_str(&format!("<li class=\"meta\">{}</li>", esc(e)));
+            }
+            h.push_str("</ul>");
+        }
         let others: Vec<_> = s
             .findings
             .iter()
@@ -248,6 +258,8 @@ mod tests {
                 alerts_sent: 1,
             }),
             diagnosed_at: None,
+            changes: Vec::new(),
+            changes_error: None,
         };
         let html = render(&Report::new(chrono::Utc::now(), vec![s]), None);
         assert!(html.contains("orders&lt;script&gt;"));
@@ -274,6 +286,8 @@ mod tests {
             findings: Default::default(),
             incident: None,
             diagnosed_at: None,
+            changes: Vec::new(),
+            changes_error: None,
         };
         let mut r = Report::new(
             chrono::Utc::now(),

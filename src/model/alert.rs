@@ -127,6 +127,13 @@ pub struct Alert {
     /// The severity the incident was last sent with, when this alert changes it (`escalated`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_severity: Option<Severity>,
+    /// CloudTrail events on the stream's resources before the incident started, most
+    /// relevant first, at most five (firing alerts).
+    #[serde(default)]
+    pub changes: Vec<super::Change>,
+    /// Why `changes` may be incomplete (the lookup was denied, throttled or cut short).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes_error: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -219,6 +226,8 @@ impl FiringSnapshot {
             reason: self.reason,
             previous_root_cause: self.previous_root_cause.clone(),
             previous_severity: None,
+            changes: Vec::new(),
+            changes_error: None,
             created_at: self.created_at,
         }
     }

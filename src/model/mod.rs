@@ -19,6 +19,7 @@ macro_rules! display_as_str {
 pub(crate) use display_as_str;
 
 mod alert;
+mod change;
 mod error;
 mod finding;
 mod health;
@@ -29,6 +30,7 @@ mod stream_ref;
 pub use alert::{
     Alert, AlertKind, AlertReason, AlertStatus, FiringSnapshot, RootCause, Severity, ALERT_SCHEMA,
 };
+pub use change::{Change, Changes};
 pub use error::ErrorKind;
 pub use finding::{Finding, Status};
 pub use health::Health;

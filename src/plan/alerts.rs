@@ -130,6 +130,16 @@ pub fn for_emit(
             .firing
             .map(|f| f.severity)
             .filter(|s| firing && *s != inc.severity),
+        changes: if firing {
+            d.changes.events.clone()
+        } else {
+            Vec::new()
+        },
+        changes_error: if firing {
+            d.changes.error.clone()
+        } else {
+            None
+        },
         created_at: now,
     }
 }
@@ -197,6 +207,8 @@ pub fn test_alert(now: DateTime<Utc>) -> Alert {
         reason: AlertReason::Test,
         previous_root_cause: None,
         previous_severity: None,
+        changes: Vec::new(),
+        changes_error: None,
         created_at: now,
     }
 }

@@ -190,6 +190,10 @@ pub fn stream_report(
             alerts_sent: i.seq,
         }),
         diagnosed_at: shown.map(|l| l.at),
+        changes: shown
+            .map(|l| l.diagnosis.changes.events.clone())
+            .unwrap_or_default(),
+        changes_error: shown.and_then(|l| l.diagnosis.changes.error.clone()),
     }
 }
 
@@ -298,6 +302,7 @@ mod tests {
                     remediation: format!("fix {rc}"),
                 }],
                 root_cause: Some(rc.into()),
+                ..Default::default()
             },
         }
     }

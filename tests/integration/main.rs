@@ -3,6 +3,7 @@
 
 mod accounts;
 mod alerts;
+mod changes;
 mod cli;
 mod cloudwatch_standin;
 mod configs;

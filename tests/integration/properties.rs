@@ -157,6 +157,7 @@ fn run(settings: &Settings, desc: &StreamDescription, minutes: &[Minute]) -> Run
                     remediation: "create it".into(),
                 }],
                 root_cause: Some("s3.bucket".into()),
+                ..Default::default()
             },
         });
         let stream = firehose_sentinel::model::StreamRef::from_arn(&desc.arn).unwrap();

@@ -201,6 +201,7 @@ impl Checks {
         Diagnosis {
             findings,
             root_cause,
+            ..Default::default()
         }
     }
 }
@@ -252,6 +253,7 @@ pub fn missing_stream(name: &str, entry: &Entry) -> Diagnosis {
     Diagnosis {
         findings,
         root_cause,
+        ..Default::default()
     }
 }
 
