@@ -15,6 +15,7 @@
 //! `state`, `http` and the daemon's shell around them.
 
 pub mod alert;
+pub mod audit;
 pub mod aws;
 pub mod check_cmd;
 pub mod cli;

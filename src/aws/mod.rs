@@ -307,6 +307,26 @@ pub trait TrailApi: Send + Sync {
     ) -> Result<(Vec<TrailEvent>, Option<String>), AwsError>;
 }
 
+/// What the risk audit reads besides metrics (a narrow view of [`DiagnosisApi`]).
+#[async_trait]
+pub trait AuditApi: MetricsApi {
+    /// `DescribeKey`.
+    async fn audit_key(&self, key: &str) -> Result<KeyInfo, AwsError>;
+    /// `GetFunctionConfiguration`.
+    async fn audit_function(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<FunctionInfo, AwsError>;
+    /// `DescribeStreamSummary`.
+    async fn audit_kinesis(&self, name: &str) -> Result<KinesisInfo, AwsError>;
+    /// `GetBucketEncryption`.
+    async fn audit_bucket_encryption(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<BucketEncryption>, AwsError>;
+}
+
 /// The CloudWatch API the poller needs.
 #[async_trait]
 pub trait MetricsApi: Send + Sync {
@@ -375,6 +395,9 @@ pub struct KeyInfo {
     pub state: String,
     /// `AWS` or `CUSTOMER`.
     pub manager: String,
+    /// When a key `PendingDeletion` will be deleted.
+    #[serde(default)]
+    pub deletion_date: Option<DateTime<Utc>>,
 }
 
 /// `GetFunctionConfiguration`.

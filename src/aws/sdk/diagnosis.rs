@@ -341,6 +341,9 @@ impl DiagnosisApi for AwsClients {
                 .key_manager()
                 .map(|s| s.as_str().to_string())
                 .unwrap_or_else(|| "CUSTOMER".into()),
+            deletion_date: m
+                .deletion_date()
+                .and_then(|t| Utc.timestamp_opt(t.secs(), 0).single()),
         })
     }
 

@@ -571,6 +571,29 @@ macro_rules! s3_destination {
     }};
 }
 
+#[async_trait]
+impl super::AuditApi for AwsClients {
+    async fn audit_key(&self, key: &str) -> Result<super::KeyInfo, AwsError> {
+        super::DiagnosisApi::describe_key(self, key).await
+    }
+    async fn audit_function(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<super::FunctionInfo, AwsError> {
+        super::DiagnosisApi::function(self, name, qualifier).await
+    }
+    async fn audit_kinesis(&self, name: &str) -> Result<super::KinesisInfo, AwsError> {
+        super::DiagnosisApi::kinesis_stream(self, name).await
+    }
+    async fn audit_bucket_encryption(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<super::BucketEncryption>, AwsError> {
+        super::DiagnosisApi::bucket_encryption(self, bucket).await
+    }
+}
+
 impl AwsClients {
     /// The CloudTrail client of `region` (built on first use).
     fn trail(&self, region: &str) -> aws_sdk_cloudtrail::Client {

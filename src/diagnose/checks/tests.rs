@@ -352,6 +352,7 @@ fn with_kms(f: &mut Fake, s: &mut StreamDescription, key_policy: serde_json::Val
             key_id: "k-1".into(),
             state: "Enabled".into(),
             manager: "CUSTOMER".into(),
+            deletion_date: None,
         },
     );
     f.key_policies.insert("k-1".into(), key_policy.to_string());
@@ -608,6 +609,7 @@ async fn bucket_default_kms_encryption_is_checked() {
             key_id: "k-1".into(),
             state: "Disabled".into(),
             manager: "CUSTOMER".into(),
+            deletion_date: None,
         },
     );
     let (d, _) = diagnose(f, &stream()).await;
@@ -864,6 +866,7 @@ async fn stream_sse_and_status() {
             key_id: "k-1".into(),
             state: "Enabled".into(),
             manager: "CUSTOMER".into(),
+            deletion_date: None,
         },
     );
     f.metrics.insert(
