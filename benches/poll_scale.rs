@@ -180,6 +180,7 @@ fn run(n: usize, url: &str) {
             api,
             diagnoser: Arc::new(firehose_sentinel::diagnose::NoDiagnosis),
             trail: None,
+            audit: None,
         }];
         let monitor = Monitor::new(settings, metrics.clone(), scopes, Vec::new())
         .expect("monitor");

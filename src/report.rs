@@ -38,6 +38,31 @@ pub struct StreamReport {
     pub changes: Vec<crate::model::Change>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes_error: Option<String>,
+    /// Risks the audit found and that are still open.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub risks: Vec<ActiveRisk>,
+}
+
+/// An open audit risk as the report shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActiveRisk {
+    pub risk: String,
+    pub since: DateTime<Utc>,
+    pub summary: String,
+    pub remediation: String,
+    pub evidence: serde_json::Value,
+}
+
+impl ActiveRisk {
+    pub fn of(o: &crate::plan::risks::OpenRisk) -> Self {
+        ActiveRisk {
+            risk: o.risk.id.clone(),
+            since: o.since,
+            summary: o.risk.summary.clone(),
+            remediation: o.risk.remediation.clone(),
+            evidence: o.risk.evidence.clone(),
+        }
+    }
 }
 
 /// An open incident as shown in the report.

@@ -16,6 +16,7 @@ use futures::future::BoxFuture;
 use crate::alert::outbox::{OutboxEntry, QueueStore};
 use crate::model::Alert;
 use crate::plan::incident::Incident;
+use crate::plan::risks::OpenRisk;
 
 /// 2: each alert is stored once under `alerts`, the outbox entries name it by `alert_key`.
 /// 3: datapoints stored as `[UNIX_SECONDS, value]`, and `closed` (recently closed incidents).
@@ -54,6 +55,9 @@ pub struct State {
     /// Incidents closed in the last [`CLOSED_KEPT_HOURS`], by id.
     #[serde(default)]
     pub closed: BTreeMap<String, ClosedIncident>,
+    /// Open audit risks: stream ARN -> rule id -> risk.
+    #[serde(default)]
+    pub risks: BTreeMap<String, BTreeMap<String, OpenRisk>>,
 }
 
 /// Whether an incident key is a stream ARN (version 4) rather than a name.
@@ -134,6 +138,8 @@ struct Stored<A, I> {
     rejected: Vec<StoredEntry<A>>,
     #[serde(default)]
     closed: BTreeMap<String, ClosedIncident>,
+    #[serde(default = "BTreeMap::new", skip_serializing_if = "BTreeMap::is_empty")]
+    risks: BTreeMap<String, BTreeMap<String, OpenRisk>>,
 }
 
 impl Serialize for State {
@@ -163,6 +169,7 @@ impl Serialize for State {
             outbox,
             rejected,
             closed: self.closed.clone(),
+            risks: self.risks.clone(),
         }
         .serialize(ser)
     }
@@ -254,6 +261,7 @@ impl TryFrom<Stored<Alert, BTreeMap<String, Incident>>> for State {
                 .map(entry)
                 .collect::<Result<_, _>>()?,
             closed: s.closed,
+            risks: s.risks,
         })
     }
 }
@@ -266,6 +274,7 @@ impl Default for State {
             outbox: Vec::new(),
             rejected: Vec::new(),
             closed: BTreeMap::new(),
+            risks: BTreeMap::new(),
         }
     }
 }

@@ -18,6 +18,8 @@ use crate::secret::Secret;
 use crate::telemetry::metrics::Metrics;
 
 pub const ALERTNAME: &str = "FirehoseDeliveryFailing";
+/// The alert name of audit risks (`kind: "risk"`).
+pub const RISK_ALERTNAME: &str = "FirehoseDeliveryRisk";
 
 pub struct AlertmanagerSink {
     cfg: config::AlertmanagerConfig,
@@ -38,7 +40,7 @@ fn labels(alert: &Alert, root_cause: &str, severity: Severity) -> Value {
     // Severity is the incident's, not the health's: a resolved alert must carry the labels of
     // its firing alert, or Alertmanager would see two different alerts.
     let mut labels = json!({
-        "alertname": ALERTNAME,
+        "alertname": if alert.kind == crate::model::AlertKind::Risk { RISK_ALERTNAME } else { ALERTNAME },
         "stream": alert.stream,
         "region": alert.region,
         "account": alert.account,

@@ -59,8 +59,15 @@ pub fn escape(text: &str) -> String {
 pub fn message(alert: &Alert) -> Value {
     let firing = alert.is_firing();
     let test = if alert.test { "TEST " } else { "" };
+    let risk = alert.risk.as_deref().unwrap_or_default();
     let title = match (firing, alert.severity, alert.reason) {
         // (The header is plain text: Slack does not interpret it.)
+        _ if alert.kind == crate::model::AlertKind::Risk && firing => {
+            format!("{test}⚠️ {}: risk {risk}", alert.stream)
+        }
+        _ if alert.kind == crate::model::AlertKind::Risk => {
+            format!("{test}✅ {}: risk {risk} is gone", alert.stream)
+        }
         (true, Severity::Critical, _) => {
             format!("{test}🔴 {} is {} (critical)", alert.stream, alert.health)
         }

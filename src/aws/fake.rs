@@ -73,6 +73,8 @@ pub struct FakeAws {
     tags: Mutex<HashMap<String, BTreeMap<String, String>>>,
     /// The account and region streams are added in (default: [`ACCOUNT`], us-east-1).
     place: Option<(String, String)>,
+    /// KMS keys by id or ARN (the audit's `DescribeKey`).
+    pub keys: Mutex<HashMap<String, super::KeyInfo>>,
 }
 
 impl FakeAws {
@@ -172,6 +174,47 @@ impl FirehoseApi for FakeAws {
             .as_ref()
             .map(|(a, _)| a.clone())
             .unwrap_or_else(|| ACCOUNT.to_string()))
+    }
+}
+
+#[async_trait]
+impl super::AuditApi for FakeAws {
+    async fn audit_key(&self, key: &str) -> Result<super::KeyInfo, AwsError> {
+        self.credentials("DescribeKey")?;
+        self.keys
+            .lock()
+            .unwrap()
+            .get(key)
+            .cloned()
+            .ok_or_else(|| AwsError::NotFound {
+                operation: "DescribeKey".into(),
+                code: "NotFoundException".into(),
+                message: format!("key {key} not found"),
+            })
+    }
+    async fn audit_function(
+        &self,
+        name: &str,
+        _qualifier: Option<&str>,
+    ) -> Result<super::FunctionInfo, AwsError> {
+        Err(AwsError::NotFound {
+            operation: "GetFunctionConfiguration".into(),
+            code: "ResourceNotFoundException".into(),
+            message: format!("function {name} not found"),
+        })
+    }
+    async fn audit_kinesis(&self, name: &str) -> Result<super::KinesisInfo, AwsError> {
+        Err(AwsError::NotFound {
+            operation: "DescribeStreamSummary".into(),
+            code: "ResourceNotFoundException".into(),
+            message: format!("stream {name} not found"),
+        })
+    }
+    async fn audit_bucket_encryption(
+        &self,
+        _bucket: &str,
+    ) -> Result<Option<super::BucketEncryption>, AwsError> {
+        Ok(None)
     }
 }
 

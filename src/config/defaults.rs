@@ -12,6 +12,8 @@ pub const LOOKBACK_PERIODS: i64 = 10;
 /// `DataFreshness`, rising while deliveries succeed). Every 2 hours keeps a healthy Direct PUT
 /// stream under $0.10 a month at the default schedule (README, "Cost").
 pub const FULL_READ_EVERY: &str = "2h";
+/// The risk audit: every 6 hours.
+pub const AUDIT: &str = "0 0 */6 * * *";
 pub const FAILING_AFTER_PERIODS: i64 = 3;
 pub const RECOVER_AFTER_PERIODS: i64 = 2;
 pub const RECHECK_AFTER: &str = "15m";

@@ -90,6 +90,7 @@ pub(super) struct RawSchedule {
     pub(super) delay_seconds: Option<i64>,
     pub(super) lookback_periods: Option<i64>,
     pub(super) full_read_every: Option<String>,
+    pub(super) audit: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

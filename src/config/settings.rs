@@ -135,6 +135,8 @@ pub struct ScheduleSettings {
     /// only what detection needs in between).
     #[serde(with = "humantime_serde_compat")]
     pub full_read_every: Duration,
+    /// 6-field cron of the risk audit (every selected stream, healthy ones included).
+    pub audit: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

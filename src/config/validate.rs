@@ -489,6 +489,10 @@ fn schedule(v: &mut V<'_>, raw: RawSchedule) -> ScheduleSettings {
     if let Err(e) = validate_cron(&poll) {
         v.bad("schedule.poll", e);
     }
+    let audit = raw.audit.unwrap_or_else(|| d::AUDIT.to_string());
+    if let Err(e) = validate_cron(&audit) {
+        v.bad("schedule.audit", e);
+    }
     let period = v.int(
         "schedule.period_seconds",
         raw.period_seconds,
@@ -524,6 +528,7 @@ fn schedule(v: &mut V<'_>, raw: RawSchedule) -> ScheduleSettings {
             raw.full_read_every.as_deref(),
             d::FULL_READ_EVERY,
         ),
+        audit,
     }
 }
 

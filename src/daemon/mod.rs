@@ -4,6 +4,7 @@
 //!
 //! Wiring only: what a cycle does is in [`monitor`], what it decides in `plan`.
 
+mod audit;
 pub mod monitor;
 pub mod publish;
 pub mod scope;
@@ -77,6 +78,7 @@ pub async fn start_with(
         api,
         diagnoser,
         trail: None,
+        audit: None,
     };
     start_with_scopes(settings, metrics, vec![parts]).await
 }
@@ -91,6 +93,7 @@ pub async fn start_with_scopes(
     let tasks = TaskTracker::new();
     let listen = settings.server.listen;
     let poll_expr = settings.schedule.poll.clone();
+    let audit_expr = settings.schedule.audit.clone();
     let sinks = crate::alert::build(&settings);
     let monitor = Monitor::new(settings, metrics, scopes, sinks.all)?;
     let dead_workers = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -139,6 +142,18 @@ pub async fn start_with_scopes(
         .add(job)
         .await
         .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+    let (m, s, t) = (monitor.clone(), shutdown.clone(), tasks.clone());
+    let audit = tokio_cron_scheduler::Job::new_async(audit_expr.as_str(), move |_id, _l| {
+        let (m, s, t) = (m.clone(), s.clone(), t.clone());
+        Box::pin(async move {
+            t.spawn(async move { m.audit_tick(&s).await });
+        })
+    })
+    .map_err(|e| DaemonError::Scheduler(format!("schedule.audit: {e}")))?;
+    sched
+        .add(audit)
+        .await
+        .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
     sched
         .start()
         .await
@@ -149,6 +164,8 @@ pub async fn start_with_scopes(
     tasks.spawn(async move {
         m.refresh_inventory(true).await;
         m.tick(&s).await;
+        // The first audit right after the first cycle (it knows each stream's health).
+        m.audit_tick(&s).await;
     });
     Ok(Running {
         addr,

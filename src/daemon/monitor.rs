@@ -31,8 +31,8 @@ use crate::report::{Report, StreamReport};
 use crate::state::{self, StateError, StateStore};
 use crate::telemetry::metrics::Metrics;
 
-/// Clears the "a cycle is running" flag when dropped.
-struct PollingFlag<'a>(&'a AtomicBool);
+/// Clears the "a cycle (or an audit) is running" flag when dropped.
+pub(super) struct PollingFlag<'a>(pub(super) &'a AtomicBool);
 
 impl Drop for PollingFlag<'_> {
     fn drop(&mut self) {
@@ -78,10 +78,12 @@ pub struct Monitor {
     pub outbox: Arc<Outbox>,
     pub published: Published,
     /// One per (target, region).
-    scopes: Vec<Scope>,
+    pub(super) scopes: Vec<Scope>,
     watched: RwLock<Arc<WatchedMap>>,
     /// A cycle is running: a tick now is skipped.
     polling: AtomicBool,
+    /// An audit is running: a scheduled one now is skipped.
+    pub(super) auditing: AtomicBool,
     /// The newest diagnosis of each stream (by ARN) with an open incident.
     diagnoses: Mutex<HashMap<String, Diagnosed>>,
     series: StreamSeries,
@@ -159,6 +161,7 @@ impl Monitor {
                 .collect(),
             watched: RwLock::new(Arc::new(BTreeMap::new())),
             polling: AtomicBool::new(false),
+            auditing: AtomicBool::new(false),
             diagnoses: Mutex::new(HashMap::new()),
             series: StreamSeries::default(),
             last_full_read: Mutex::new(None),
@@ -175,15 +178,31 @@ impl Monitor {
         let store = self.store.clone();
         let firing = Arc::new(move || {
             store.with(|s| {
+                let risks = s.risks.values().flat_map(|m| m.values()).map(|o| {
+                    plan::risks::alert(
+                        o,
+                        crate::model::AlertStatus::Firing,
+                        Health::Healthy,
+                        o.since,
+                    )
+                });
                 s.incidents
                     .values()
                     .filter_map(|i| i.last_firing.as_ref().map(|f| f.to_alert()))
+                    .chain(risks)
                     .collect()
             })
         });
         let store = self.store.clone();
-        let is_open =
-            Arc::new(move |id: &str| store.with(|s| s.incidents.values().any(|i| i.id == id)));
+        let is_open = Arc::new(move |id: &str| {
+            store.with(|s| {
+                s.incidents.values().any(|i| i.id == id)
+                    || s.risks
+                        .values()
+                        .flat_map(|m| m.values())
+                        .any(|o| o.id == id)
+            })
+        });
         OpenIncidents { firing, is_open }
     }
 
@@ -482,6 +501,7 @@ impl Monitor {
             });
             *st = report;
         }
+        self.publish_risks();
         self.save().await;
         self.outbox.update_gauges();
         let elapsed = started.elapsed();
@@ -697,7 +717,7 @@ impl Monitor {
     }
 
     /// Write the state; once written, the alerts held for it may be sent.
-    async fn save(&self) {
+    pub(super) async fn save(&self) {
         // Entries committed before this save are in what it writes; later ones wait for the
         // next save.
         let held: Vec<(String, String)> = self.store.with(|s| {

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::monitor::CycleApi;
 use crate::aws::sdk::{ClientFactory, ClientKey};
-use crate::aws::{AwsError, TrailApi};
+use crate::aws::{AuditApi, AwsError, TrailApi};
 use crate::config::{Settings, ShardingSettings, StreamSettings, TargetSettings, DEFAULT_TARGET};
 use crate::diagnose::checks::Checks;
 use crate::diagnose::Diagnose;
@@ -27,6 +27,8 @@ pub struct ScopeParts {
     pub diagnoser: Arc<dyn Diagnose>,
     /// CloudTrail, for what changed before an incident (none: not looked up).
     pub trail: Option<Arc<dyn TrailApi>>,
+    /// What the risk audit reads (none: no audit of this scope).
+    pub audit: Option<Arc<dyn AuditApi>>,
 }
 
 /// What is known of a scope's last inventory refresh.
@@ -54,6 +56,7 @@ pub struct Scope {
     pub api: Arc<dyn CycleApi>,
     pub diagnoser: Arc<dyn Diagnose>,
     pub trail: Option<Arc<dyn TrailApi>>,
+    pub audit: Option<Arc<dyn AuditApi>>,
     pub inventory: Inventory,
     refreshed: Mutex<Refreshed>,
     pub call_size: poll::CallSize,
@@ -67,6 +70,7 @@ impl Scope {
             api,
             diagnoser,
             trail,
+            audit,
         } = parts;
         Scope {
             role_account: target.role_account().map(str::to_string),
@@ -76,6 +80,7 @@ impl Scope {
             api,
             diagnoser,
             trail,
+            audit,
             inventory: Inventory::sharded(sharding),
             refreshed: Mutex::new(Refreshed::default()),
             call_size: poll::CallSize::default(),
@@ -232,7 +237,8 @@ pub async fn build(settings: &Settings, metrics: &Metrics) -> Vec<ScopeParts> {
                 region,
                 api: clients.clone(),
                 diagnoser: Arc::new(diagnoser),
-                trail: Some(clients),
+                trail: Some(clients.clone()),
+                audit: Some(clients),
             });
         }
     }

@@ -649,12 +649,14 @@ fn one_scope(
     aws: Arc<FakeAws>,
     diagnoser: Arc<dyn crate::diagnose::Diagnose>,
 ) -> Vec<super::ScopeParts> {
+    let aws2 = aws.clone();
     vec![super::ScopeParts {
         target: s.targets[0].clone(),
         region: "us-east-1".into(),
         api: aws,
         diagnoser,
         trail: None,
+        audit: Some(aws2),
     }]
 }
 
@@ -710,6 +712,7 @@ discover = true
                 api: aws,
                 diagnoser: Arc::new(BucketGone),
                 trail: None,
+                audit: None,
             });
         }
     }
@@ -949,4 +952,89 @@ async fn discovery_selects_by_tags() {
         .map(|w| w.stream.name.clone())
         .collect();
     assert_eq!(names, vec!["a".to_string()]);
+}
+
+#[tokio::test]
+async fn an_audit_names_a_key_pending_deletion_on_a_healthy_stream_without_an_incident() {
+    let mut d = s3_stream("orders");
+    let key = format!("arn:aws:kms:us-east-1:{}:key/k1", crate::aws::fake::ACCOUNT);
+    d.s3.as_mut().unwrap().kms_key_arn = Some(key.clone());
+    let w = world_of(vec![d]);
+    let info = |state: &str| crate::aws::KeyInfo {
+        arn: key.clone(),
+        key_id: "k1".into(),
+        state: state.into(),
+        manager: "CUSTOMER".into(),
+        deletion_date: (state == "PendingDeletion").then(|| at(0) + chrono::Duration::days(7)),
+    };
+    w.aws
+        .keys
+        .lock()
+        .unwrap()
+        .insert(key.clone(), info("PendingDeletion"));
+    w.success("orders", &[5, 6, 7], 1.0);
+    w.monitor.cycle(at(8)).await;
+    assert_eq!(w.health("orders"), Health::Healthy);
+    assert_eq!(
+        w.monitor.audit(at(8)).await,
+        2,
+        "the key, and the check BucketGone fails"
+    );
+    let sent: Vec<crate::model::Alert> = w
+        .monitor
+        .store
+        .with(|s| s.outbox.iter().map(|e| (*e.alert).clone()).collect());
+    // BucketGone names s3.bucket as failing too: a latent failure besides the key.
+    let risks: Vec<(&str, crate::model::AlertKind, crate::model::Severity)> = sent
+        .iter()
+        .map(|a| (a.risk.as_deref().unwrap_or(""), a.kind, a.severity))
+        .collect();
+    assert!(risks.contains(&(
+        "risk.kms_pending_deletion",
+        crate::model::AlertKind::Risk,
+        crate::model::Severity::Warning
+    )));
+    assert!(risks.contains(&(
+        "risk.latent_failure",
+        crate::model::AlertKind::Risk,
+        crate::model::Severity::Warning
+    )));
+    let kms = sent
+        .iter()
+        .find(|a| a.risk.as_deref() == Some("risk.kms_pending_deletion"))
+        .unwrap();
+    assert!(kms.summary.contains("in 7 days"), "{}", kms.summary);
+    assert_eq!(w.open_incidents(), 0, "a risk never opens an incident");
+    let gauge = |risk: &str| {
+        w.monitor
+            .metrics
+            .risk_active
+            .with_label_values(&["orders", "us-east-1", crate::aws::fake::ACCOUNT, risk])
+            .get()
+    };
+    assert_eq!(gauge("risk.kms_pending_deletion"), 1);
+    let report = w.monitor.published.report.read().unwrap().clone();
+    assert_eq!(report.streams[0].risks.len(), 2);
+
+    // The next audit finds the same: nothing new. The key is re-enabled: resolved once.
+    let before = w.queued().len();
+    w.monitor.audit(at(9)).await;
+    assert_eq!(w.queued().len(), before);
+    w.aws
+        .keys
+        .lock()
+        .unwrap()
+        .insert(key.clone(), info("Enabled"));
+    w.monitor.audit(at(10)).await;
+    let resolved: Vec<crate::model::Alert> = w.monitor.store.with(|s| {
+        s.outbox
+            .iter()
+            .filter(|e| e.alert.status == AlertStatus::Resolved)
+            .map(|e| (*e.alert).clone())
+            .collect()
+    });
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0].incident_id, kms.incident_id);
+    assert_eq!(resolved[0].sequence, 2);
+    assert_eq!(gauge("risk.kms_pending_deletion"), 0);
 }

@@ -210,6 +210,7 @@ mod tests {
             diagnosed_at: None,
             changes: Vec::new(),
             changes_error: None,
+            risks: Vec::new(),
         };
         let svg = render(&s, t(0), t(10));
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));

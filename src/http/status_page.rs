@@ -260,6 +260,7 @@ mod tests {
             diagnosed_at: None,
             changes: Vec::new(),
             changes_error: None,
+            risks: Vec::new(),
         };
         let html = render(&Report::new(chrono::Utc::now(), vec![s]), None);
         assert!(html.contains("orders&lt;script&gt;"));
@@ -288,6 +289,7 @@ mod tests {
             diagnosed_at: None,
             changes: Vec::new(),
             changes_error: None,
+            risks: Vec::new(),
         };
         let mut r = Report::new(
             chrono::Utc::now(),

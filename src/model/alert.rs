@@ -54,6 +54,8 @@ pub enum AlertKind {
     /// An incident of a stream (delivery failing, stalled or degraded).
     #[default]
     Incident,
+    /// A risk the audit found on a stream that still delivers (never an incident).
+    Risk,
 }
 
 /// Why an alert is emitted.
@@ -134,6 +136,9 @@ pub struct Alert {
     /// Why `changes` may be incomplete (the lookup was denied, throttled or cut short).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes_error: Option<String>,
+    /// With `kind: "risk"`: the risk rule's id (`risk.kms_pending_deletion`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -228,6 +233,7 @@ impl FiringSnapshot {
             previous_severity: None,
             changes: Vec::new(),
             changes_error: None,
+            risk: None,
             created_at: self.created_at,
         }
     }

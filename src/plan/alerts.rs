@@ -140,6 +140,7 @@ pub fn for_emit(
         } else {
             None
         },
+        risk: None,
         created_at: now,
     }
 }
@@ -209,6 +210,7 @@ pub fn test_alert(now: DateTime<Utc>) -> Alert {
         previous_severity: None,
         changes: Vec::new(),
         changes_error: None,
+        risk: None,
         created_at: now,
     }
 }

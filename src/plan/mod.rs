@@ -7,6 +7,7 @@
 
 pub mod alerts;
 pub mod incident;
+pub mod risks;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -194,6 +195,7 @@ pub fn stream_report(
             .map(|l| l.diagnosis.changes.events.clone())
             .unwrap_or_default(),
         changes_error: shown.and_then(|l| l.diagnosis.changes.error.clone()),
+        risks: Vec::new(),
     }
 }
 

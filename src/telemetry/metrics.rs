@@ -43,6 +43,9 @@ pub struct Metrics {
     pub last_successful_poll_timestamp_seconds: Gauge,
     pub streams_monitored: IntGauge,
     pub target_up: IntGaugeVec,
+    pub risk_active: IntGaugeVec,
+    pub audit_metrics_requested_total: IntCounterVec,
+    pub audits_total: IntCounter,
     pub diagnosis_duration_seconds: Histogram,
     pub errors_total: IntCounterVec,
     pub build_info: IntGaugeVec,
@@ -208,6 +211,21 @@ impl Metrics {
             last_successful_poll_timestamp_seconds: reg!(Gauge::new(
                 name("last_successful_poll_timestamp_seconds"),
                 "Unix time of the end of the last poll whose every GetMetricData call succeeded."
+            )
+            .expect("valid metric")),
+            risk_active: reg!(igv(
+                "risk_active",
+                "1 while the audit's risk is open on the stream, 0 once it is resolved (series exist for risks found since the start).",
+                &["stream", "region", "account", "risk"]
+            )),
+            audit_metrics_requested_total: reg!(icv(
+                "audit_metrics_requested_total",
+                "CloudWatch metrics the risk audit requested with GetMetricData (also counted in cloudwatch_metrics_requested_total).",
+                &["target"]
+            )),
+            audits_total: reg!(IntCounter::new(
+                name("audits_total"),
+                "Risk audits run (schedule.audit)."
             )
             .expect("valid metric")),
             target_up: reg!(igv(

@@ -1,0 +1,206 @@
+//! The risk audit as the daemon runs it (`schedule.audit`): for each scope whose credentials
+//! work, the audit metrics of its streams in batched calls, then per stream the checks, its
+//! keys and its processor, [`audit::assess`], and the risk lifecycle of [`risks::step`]; the
+//! risk alerts are committed with the state and sent like incident alerts. Never opens an
+//! incident.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::monitor::{Monitor, PollingFlag};
+use crate::alert::outbox::OutboxEntry;
+use crate::audit::{self, read, Inputs, Outcome};
+use crate::aws::{Source, StreamDescription};
+use crate::detect;
+use crate::model::{Alert, Health, StreamRef};
+use crate::plan::risks;
+
+/// What the audit concluded for one stream.
+struct Audited {
+    stream: StreamRef,
+    health: Health,
+    outcomes: Vec<(&'static str, Outcome)>,
+}
+
+impl Monitor {
+    /// A scheduled audit: skipped (and logged) while the previous one still runs.
+    pub async fn audit_tick(self: &Arc<Self>, shutdown: &CancellationToken) {
+        if self.auditing.swap(true, Ordering::SeqCst) {
+            tracing::warn!("previous audit still running; this one is skipped");
+            return;
+        }
+        let _flag = PollingFlag(&self.auditing);
+        tokio::select! {
+            _ = self.audit(Utc::now()) => {}
+            _ = shutdown.cancelled() => tracing::info!("audit abandoned for shutdown"),
+        }
+    }
+
+    /// Audit every watched stream at `now`; returns the risks open after it.
+    pub async fn audit(&self, now: DateTime<Utc>) -> usize {
+        let watched = self.watched();
+        let health: HashMap<String, Health> = self
+            .published
+            .report
+            .read()
+            .map(|r| {
+                r.streams
+                    .iter()
+                    .map(|s| (s.arn.clone(), s.health))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut audited: Vec<Audited> = Vec::new();
+        for (si, scope) in self.scopes.iter().enumerate() {
+            let Some(api) = &scope.audit else { continue };
+            if scope.blind().is_some() {
+                continue;
+            }
+            // Owned: a borrowed item in the stream below makes the audit's future not `Send`
+            // for every lifetime, which `tokio::spawn` needs.
+            let streams: Vec<(StreamRef, StreamDescription)> = watched
+                .values()
+                .filter(|w| w.scope == si)
+                .filter_map(|w| w.entry.description().map(|d| (w.stream.clone(), d.clone())))
+                .filter(|(_, d)| d.s3.is_some())
+                .collect();
+            if streams.is_empty() {
+                continue;
+            }
+            let descs: Vec<&StreamDescription> = streams.iter().map(|s| &s.1).collect();
+            let (metrics, requested) = read::metrics(api.as_ref(), &descs, now).await;
+            self.metrics
+                .audit_metrics_requested_total
+                .with_label_values(&[&scope.target])
+                .inc_by(requested as u64);
+            self.metrics
+                .cloudwatch_metrics_requested_total
+                .with_label_values(&[&scope.target])
+                .inc_by(requested as u64);
+            let detection = &self.settings.detection;
+            let period = self.settings.schedule.period_seconds;
+            let per_stream = futures::stream::iter(streams.into_iter().zip(metrics))
+                .map(|((stream, d), metrics)| {
+                    let health = health.get(&stream.arn).copied().unwrap_or(Health::Unknown);
+                    async move {
+                        let d = &d;
+                        let shape = d.shape();
+                        let window = detect::window_at(&self.settings, now, [&shape]);
+                        let findings = scope.diagnoser.diagnose(d, window, now).await.findings;
+                        let inputs = Inputs {
+                            health,
+                            findings: Some(findings),
+                            keys: read::keys(api.as_ref(), d).await,
+                            lambda_timeout: read::lambda_timeout(api.as_ref(), d).await,
+                            metrics,
+                            direct_put: matches!(d.source, Source::DirectPut),
+                            backup: d.s3.as_ref().is_some_and(|s| s.backup.is_some()),
+                            kinesis_source: matches!(d.source, Source::KinesisStream { .. }),
+                            period_seconds: read::PERIOD_SECONDS,
+                            grace_seconds: detect::grace_seconds(&shape, period, detection)
+                                .clamp(0, i64::from(u32::MAX))
+                                as u32,
+                            now,
+                        };
+                        Audited {
+                            stream,
+                            health,
+                            outcomes: audit::assess(&inputs),
+                        }
+                    }
+                })
+                .buffer_unordered(self.settings.diagnosis.concurrency.max(1))
+                .collect::<Vec<_>>()
+                .await;
+            audited.extend(per_stream);
+        }
+        // Risks of streams no longer watched are resolved (while every listing worked).
+        let listings_ok = self.scopes.iter().all(|s| s.listing_ok());
+        let mut alerts: Vec<Alert> = Vec::new();
+        let open = self.store.with(|s| {
+            for a in &audited {
+                let before = s.risks.get(&a.stream.arn).cloned().unwrap_or_default();
+                let (next, emitted) = risks::step(&before, &a.stream, &a.outcomes, a.health, now);
+                for (rule, _) in &a.outcomes {
+                    let active = next.contains_key(*rule);
+                    if active || before.contains_key(*rule) {
+                        self.metrics
+                            .risk_active
+                            .with_label_values(&[
+                                &a.stream.name,
+                                &a.stream.region,
+                                &a.stream.account,
+                                &rule.to_string(),
+                            ])
+                            .set(i64::from(active));
+                    }
+                }
+                if next.is_empty() {
+                    s.risks.remove(&a.stream.arn);
+                } else {
+                    s.risks.insert(a.stream.arn.clone(), next);
+                }
+                alerts.extend(emitted);
+            }
+            if listings_ok {
+                let gone: Vec<String> = s
+                    .risks
+                    .keys()
+                    .filter(|arn| !watched.contains_key(*arn))
+                    .cloned()
+                    .collect();
+                for arn in gone {
+                    if let Some(r) = s.risks.remove(&arn) {
+                        alerts.extend(risks::gone(&r, now));
+                    }
+                }
+            }
+            let entries: Vec<OutboxEntry> = alerts
+                .iter()
+                .flat_map(|al| self.outbox.entries_for(al, now))
+                .map(|e| OutboxEntry { held: true, ..e })
+                .collect();
+            s.outbox.extend(entries);
+            let dropped =
+                crate::alert::outbox::bound(&mut s.outbox, self.settings.delivery.max_pending);
+            self.outbox.count_overflow(&dropped);
+            s.risks.values().map(BTreeMap::len).sum::<usize>()
+        });
+        self.metrics.audits_total.inc();
+        for al in &alerts {
+            tracing::warn!(stream = %al.stream, account = %al.account, region = %al.region,
+                risk = ?al.risk, status = %al.status, summary = %al.summary, "risk alert queued");
+        }
+        self.publish_risks();
+        self.save().await;
+        if !alerts.is_empty() {
+            self.outbox.wake_all();
+        }
+        tracing::info!(
+            streams = audited.len(),
+            risks_open = open,
+            alerts = alerts.len(),
+            "audit finished"
+        );
+        open
+    }
+
+    /// Put the open risks into the published report (they show on the status page and in
+    /// `/api/v1/status` between cycles too).
+    pub(super) fn publish_risks(&self) {
+        let open = self.store.with(|s| s.risks.clone());
+        if let Ok(mut r) = self.published.report.write() {
+            for s in r.streams.iter_mut() {
+                s.risks = open
+                    .get(&s.arn)
+                    .map(|m| m.values().map(crate::report::ActiveRisk::of).collect())
+                    .unwrap_or_default();
+            }
+        }
+    }
+}
