@@ -18,7 +18,12 @@ use crate::telemetry::metrics::Metrics;
 
 /// `check`: exit 0 all healthy or idle, 1 a problem, 3 AWS unreachable at all. Every target
 /// and region is read; `--stream NAME` restricts each of them to those names.
-pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> ExitCode {
+pub async fn run(
+    mut settings: Settings,
+    streams: Vec<String>,
+    json: bool,
+    audit: bool,
+) -> ExitCode {
     if !streams.is_empty() {
         for t in &mut settings.targets {
             t.streams.names = streams.clone();
@@ -95,6 +100,21 @@ pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> Ex
             any_answer |= !polled.unreachable();
         }
         let by_name = polled.take_by_name(&targets);
+        // `--audit`: the audit metrics of this scope's streams, in batched calls.
+        let audit_api = scope
+            .audit
+            .as_ref()
+            .filter(|_| audit && scope.blind().is_none());
+        let mut audit_metrics = std::collections::HashMap::new();
+        if let Some(api) = audit_api {
+            let descs: Vec<&crate::aws::StreamDescription> = entries
+                .values()
+                .filter_map(|e| e.description())
+                .filter(|d| d.s3.is_some())
+                .collect();
+            let (m, _) = crate::audit::read::metrics(api.as_ref(), &descs, now).await;
+            audit_metrics = descs.iter().map(|d| d.name.clone()).zip(m).collect();
+        }
         for (name, entry) in entries.iter() {
             let missing = matches!(entry, Entry::Missing { .. });
             let first_scope_of_missing = !found.contains(name) && i == 0;
@@ -130,13 +150,48 @@ pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> Ex
                 None => checks::missing_stream(name, entry),
             };
             let shown = Diagnosed { at: now, diagnosis };
-            reports.push(plan::stream_report(
-                &stream,
-                &a,
-                sm.as_ref(),
-                Some(&shown),
-                None,
-            ));
+            let mut report = plan::stream_report(&stream, &a, sm.as_ref(), Some(&shown), None);
+            if let (Some(api), Some(d), Some(metrics)) =
+                (audit_api, desc, audit_metrics.remove(name))
+            {
+                let shape = d.shape();
+                let inputs = crate::audit::Inputs {
+                    health: a.health,
+                    findings: Some(shown.diagnosis.findings.clone()),
+                    keys: crate::audit::read::keys(api.as_ref(), d).await,
+                    lambda_timeout: crate::audit::read::lambda_timeout(api.as_ref(), d).await,
+                    metrics,
+                    direct_put: matches!(d.source, crate::aws::Source::DirectPut),
+                    backup: d.s3.as_ref().is_some_and(|s| s.backup.is_some()),
+                    kinesis_source: matches!(d.source, crate::aws::Source::KinesisStream { .. }),
+                    period_seconds: crate::audit::read::PERIOD_SECONDS,
+                    grace_seconds: detect::grace_seconds(
+                        &shape,
+                        settings.schedule.period_seconds,
+                        &settings.detection,
+                    )
+                    .clamp(0, i64::from(u32::MAX)) as u32,
+                    now,
+                };
+                for (_, outcome) in crate::audit::assess(&inputs) {
+                    match outcome {
+                        crate::audit::Outcome::Found(r) => {
+                            report.risks.push(crate::report::ActiveRisk {
+                                risk: r.id,
+                                since: now,
+                                summary: r.summary,
+                                remediation: r.remediation,
+                                evidence: r.evidence,
+                            })
+                        }
+                        crate::audit::Outcome::Unknown(why) => {
+                            eprintln!("warning: {name}: a risk rule could not be evaluated: {why}")
+                        }
+                        crate::audit::Outcome::Clear => {}
+                    }
+                }
+            }
+            reports.push(report);
         }
     }
     if any_poll && !any_answer {
@@ -168,7 +223,8 @@ pub async fn run(mut settings: Settings, streams: Vec<String>, json: bool) -> Ex
     }
 }
 
-/// A stream failing, stalled, degraded or unknown, or a check that fails: `check` exits 1.
+/// A stream failing, stalled, degraded or unknown, a check that fails, or (with `--audit`) a
+/// risk: `check` exits 1.
 /// `unknown` (no data yet, or unreadable) is not a clean bill of health.
 pub fn has_problem(report: &Report) -> bool {
     report.streams.iter().any(|s| {
@@ -176,6 +232,7 @@ pub fn has_problem(report: &Report) -> bool {
             s.health,
             Health::Failing | Health::Stalled | Health::Degraded | Health::Unknown
         ) || s.findings.iter().any(|f| f.status == Status::Fail)
+            || !s.risks.is_empty()
     })
 }
 

@@ -40,6 +40,9 @@ pub enum Command {
         streams: Vec<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: OutputFormat,
+        /// Also run the risk audit (every risk rule, healthy streams included).
+        #[arg(long)]
+        audit: bool,
     },
     /// Parse and validate the configuration; print it with secrets redacted.
     ValidateConfig {
@@ -113,12 +116,13 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
             config,
             streams,
             format,
+            audit,
         } => {
             let settings = match load(config.as_ref()) {
                 Ok(s) => s,
                 Err(code) => return code,
             };
-            crate::check_cmd::run(settings, streams, format == OutputFormat::Json).await
+            crate::check_cmd::run(settings, streams, format == OutputFormat::Json, audit).await
         }
         Command::TestAlert { config, sink } => {
             let settings = match load(config.as_ref()) {

@@ -10,6 +10,7 @@ pub fn all() -> BTreeSet<&'static str> {
     s.extend(crate::poll::inventory::PERMISSIONS);
     s.extend(crate::diagnose::checks::permissions());
     s.extend(crate::diagnose::changes::PERMISSIONS);
+    s.extend(crate::audit::read::PERMISSIONS);
     s
 }
 

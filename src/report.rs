@@ -179,6 +179,12 @@ impl Report {
             if let Some(e) = &s.changes_error {
                 out.push_str(&format!("NOTE  {e}\n"));
             }
+            for r in &s.risks {
+                out.push_str(&format!("RISK  {}: {}\n", r.risk, r.summary));
+                if !r.remediation.is_empty() {
+                    out.push_str(&indent(&format!("fix: {}", r.remediation)));
+                }
+            }
             for f in s.findings.iter().filter(|f| {
                 matches!(f.status, Status::Fail | Status::Warn | Status::Error)
                     && Some(f.check.as_str()) != s.root_cause.as_deref()

@@ -150,6 +150,33 @@ pub fn render(report: &Report, last_successful_poll: Option<f64>) -> String {
         h.push_str("</div>");
     }
 
+    let risky: Vec<_> = report
+        .streams
+        .iter()
+        .filter(|s| !s.risks.is_empty())
+        .collect();
+    let n: usize = risky.iter().map(|s| s.risks.len()).sum();
+    h.push_str(&format!("<h2>Risks ({n})</h2>"));
+    if risky.is_empty() {
+        h.push_str("<p>None found by the last audit.</p>");
+    } else {
+        h.push_str("<table><thead><tr><th>Stream</th><th>Risk</th><th>Since</th><th>What</th><th>Fix</th></tr></thead><tbody>");
+        for s in risky {
+            for r in &s.risks {
+                h.push_str(&format!(
+                    "<tr><td>{} ({}, {})</td><td><span class=\"b warn\">{}</span></td><td>{}</td><td>{}</td><td><pre>{}</pre></td></tr>",
+                    esc(&s.stream),
+                    esc(&s.account),
+                    esc(&s.region),
+                    esc(&r.risk),
+                    esc(&r.since.format("%Y-%m-%d %H:%M UTC").to_string()),
+                    esc(&r.summary),
+                    esc(&r.remediation)
+                ));
+            }
+        }
+        h.push_str("</tbody></table>");
+    }
     if !report.targets.is_empty() {
         h.push_str("<h2>Targets</h2><table><thead><tr><th>Target</th><th>Account</th><th>Region</th><th>Streams</th><th>Status</th></tr></thead><tbody>");
         for t in &report.targets {

@@ -1,0 +1,136 @@
+//! The risk audit end to end against the emulator: a healthy stream whose destination key is
+//! scheduled for deletion gets one `warning` alert of kind `risk` with the days left, never an
+//! incident; `check --audit` names the same risk and exits 1.
+
+use firehose_sentinel::daemon;
+
+use crate::diagnosis::{fixture, Opts};
+use crate::harness::*;
+use crate::receiver::Receiver;
+use crate::{get, metric, settings, status, wait_polls, webhook};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_scheduled_for_deletion_is_a_risk_on_a_healthy_stream() {
+    let aws = aws().await;
+    let fx = fixture(
+        &aws,
+        "audit",
+        Opts {
+            kms: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    for k in [8, 7, 6, 5] {
+        put_metric(&aws, &fx.name, "IncomingRecords", minutes_ago(k), 100.0).await;
+        put_metric(&aws, &fx.name, "DeliveryToS3.Success", minutes_ago(k), 1.0).await;
+    }
+    // DisableKey/ScheduleKeyDeletion take the key id (moto), as AWS also accepts.
+    aws.kms
+        .schedule_key_deletion()
+        .key_id(fx.key_id.as_deref().unwrap())
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    let rx = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon::start(settings(
+        dir.path(),
+        &format!("names = [\"{}\"]", fx.name),
+        &webhook(&rx),
+    ))
+    .await
+    .unwrap();
+    let got = rx
+        .wait_for(60, |g| {
+            g.iter()
+                .any(|r| r.body["risk"] == "risk.kms_pending_deletion")
+        })
+        .await;
+    wait_polls(&d, 3.0, 30).await;
+    let a = &got
+        .iter()
+        .find(|r| r.body["risk"] == "risk.kms_pending_deletion")
+        .unwrap()
+        .body;
+    assert_eq!(a["kind"], "risk");
+    assert_eq!(a["severity"], "warning");
+    assert_eq!(a["status"], "firing");
+    assert!(
+        a["summary"].as_str().unwrap().contains("in 7 days"),
+        "{}",
+        a["summary"]
+    );
+    assert!(a["root_cause"]["remediation"]
+        .as_str()
+        .unwrap()
+        .contains("cancel-key-deletion"));
+    assert!(
+        rx.accepted().iter().all(|r| r.body["kind"] == "risk"),
+        "a healthy stream: no incident alert"
+    );
+    let st = status(&d).await;
+    let s = st["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stream"] == fx.name.as_str())
+        .unwrap();
+    assert_eq!(s["health"], "healthy");
+    assert!(s.get("incident").is_none());
+    assert!(s["risks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["risk"] == "risk.kms_pending_deletion"));
+    let text = get(&d, "/metrics").await.1;
+    assert_eq!(
+        metric(
+            &text,
+            "firehose_sentinel_risk_active",
+            &[
+                &format!("stream=\"{}\"", fx.name),
+                "risk=\"risk.kms_pending_deletion\""
+            ]
+        ),
+        1.0
+    );
+    assert!(
+        metric(
+            &text,
+            "firehose_sentinel_audit_metrics_requested_total",
+            &[]
+        ) > 0.0
+    );
+    let page = get(&d, "/").await.1;
+    assert!(page.contains("risk.kms_pending_deletion"));
+    d.stop().await;
+
+    // `check --audit` names it too, and a risk is a problem (exit 1).
+    let cfg = dir.path().join("check.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[aws]\nregion = \"{REGION}\"\nendpoint_url = \"{}\"\ns3_force_path_style = true\n[streams]\nnames = [\"{}\"]\n[schedule]\ndelay_seconds = 0\n",
+            moto().endpoint,
+            fx.name
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_firehose-sentinel"))
+        .args(["check", "--audit", "--format", "json", "-c"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let risks = report["streams"][0]["risks"].as_array().unwrap();
+    assert!(
+        risks
+            .iter()
+            .any(|r| r["risk"] == "risk.kms_pending_deletion"),
+        "{risks:?}"
+    );
+    delete_streams(&aws, &[&fx.name]).await;
+}
