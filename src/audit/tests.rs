@@ -210,3 +210,36 @@ fn unreadable_metrics_leave_the_metric_rules_unknown() {
         assert!(matches!(outcome(&i, rule), Outcome::Unknown(_)), "{rule}");
     }
 }
+
+/// What the audit costs a month at the default schedule (every 6 hours): its own metrics
+/// plus the checks' (each audit runs them), at $0.01 per 1,000 metrics.
+#[test]
+fn audit_cost_per_stream_month() {
+    use crate::aws::fake::s3_stream;
+    let audits = crate::poll::cost::cycles_per_30_days(crate::config::defaults::AUDIT, now())
+        .unwrap();
+    assert_eq!(audits, 120.0);
+    let direct = s3_stream("orders");
+    let mut lambda = s3_stream("orders");
+    lambda.s3.as_mut().unwrap().lambda_arn =
+        Some("arn:aws:lambda:us-east-1:1:function:f".into());
+    let mut kinesis = s3_stream("orders");
+    kinesis.source = crate::aws::Source::KinesisStream {
+        stream_arn: "arn:aws:kinesis:us-east-1:1:stream/src".into(),
+        role_arn: "arn:aws:iam::1:role/r".into(),
+    };
+    let dollars = |d: &crate::aws::StreamDescription| {
+        let n = read::queries(d).len() + crate::diagnose::diag_metrics::queries(d, 60).len();
+        (n, n as f64 * audits * 0.01 / 1000.0)
+    };
+    for (kind, d, want) in [
+        ("Direct PUT", &direct, 15),
+        ("Lambda processor", &lambda, 21),
+        ("Kinesis source", &kinesis, 11),
+    ] {
+        let (n, usd) = dollars(d);
+        println!("{kind}: {n} metrics an audit, ${usd:.3} a stream-month");
+        assert_eq!(n, want, "{kind}");
+        assert!(usd < 0.03, "{kind}: ${usd}");
+    }
+}
