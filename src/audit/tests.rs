@@ -216,13 +216,12 @@ fn unreadable_metrics_leave_the_metric_rules_unknown() {
 #[test]
 fn audit_cost_per_stream_month() {
     use crate::aws::fake::s3_stream;
-    let audits = crate::poll::cost::cycles_per_30_days(crate::config::defaults::AUDIT, now())
-        .unwrap();
+    let audits =
+        crate::poll::cost::cycles_per_30_days(crate::config::defaults::AUDIT, now()).unwrap();
     assert_eq!(audits, 120.0);
     let direct = s3_stream("orders");
     let mut lambda = s3_stream("orders");
-    lambda.s3.as_mut().unwrap().lambda_arn =
-        Some("arn:aws:lambda:us-east-1:1:function:f".into());
+    lambda.s3.as_mut().unwrap().lambda_arn = Some("arn:aws:lambda:us-east-1:1:function:f".into());
     let mut kinesis = s3_stream("orders");
     kinesis.source = crate::aws::Source::KinesisStream {
         stream_arn: "arn:aws:kinesis:us-east-1:1:stream/src".into(),
