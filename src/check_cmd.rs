@@ -132,17 +132,16 @@ pub async fn run(
                     let diagnose = scope.diagnoser.diagnose(d, window, now);
                     match &scope.trail {
                         Some(trail) => {
-                            let gather = changes::gather(
+                            changes::diagnose_with_changes(
+                                diagnose,
                                 trail.as_ref(),
                                 &pacer,
                                 &stream.account,
                                 d,
                                 now,
                                 settings.diagnosis.check_timeout,
-                            );
-                            let (mut diagnosis, gathered) = futures::join!(diagnose, gather);
-                            diagnosis.changes = gathered.rank(diagnosis.root_cause.as_deref());
-                            diagnosis
+                            )
+                            .await
                         }
                         None => diagnose.await,
                     }

@@ -135,8 +135,9 @@ pub struct ScheduleSettings {
     /// only what detection needs in between).
     #[serde(with = "humantime_serde_compat")]
     pub full_read_every: Duration,
-    /// 6-field cron of the risk audit (every selected stream, healthy ones included).
-    pub audit: String,
+    /// 6-field cron of the risk audit (every selected stream, healthy ones included); `None`
+    /// when `schedule.audit = "off"`.
+    pub audit: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -489,10 +489,16 @@ fn schedule(v: &mut V<'_>, raw: RawSchedule) -> ScheduleSettings {
     if let Err(e) = validate_cron(&poll) {
         v.bad("schedule.poll", e);
     }
-    let audit = raw.audit.unwrap_or_else(|| d::AUDIT.to_string());
-    if let Err(e) = validate_cron(&audit) {
-        v.bad("schedule.audit", e);
-    }
+    let audit = match raw.audit.as_deref().map(str::trim) {
+        Some("off") => None,
+        other => {
+            let expr = other.unwrap_or(d::AUDIT).to_string();
+            if let Err(e) = validate_cron(&expr) {
+                v.bad("schedule.audit", format!("{e} (or \"off\")"));
+            }
+            Some(expr)
+        }
+    };
     let period = v.int(
         "schedule.period_seconds",
         raw.period_seconds,

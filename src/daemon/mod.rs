@@ -142,18 +142,20 @@ pub async fn start_with_scopes(
         .add(job)
         .await
         .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
-    let (m, s, t) = (monitor.clone(), shutdown.clone(), tasks.clone());
-    let audit = tokio_cron_scheduler::Job::new_async(audit_expr.as_str(), move |_id, _l| {
-        let (m, s, t) = (m.clone(), s.clone(), t.clone());
-        Box::pin(async move {
-            t.spawn(async move { m.audit_tick(&s).await });
+    if let Some(expr) = &audit_expr {
+        let (m, s, t) = (monitor.clone(), shutdown.clone(), tasks.clone());
+        let audit = tokio_cron_scheduler::Job::new_async(expr.as_str(), move |_id, _l| {
+            let (m, s, t) = (m.clone(), s.clone(), t.clone());
+            Box::pin(async move {
+                t.spawn(async move { m.audit_tick(&s).await });
+            })
         })
-    })
-    .map_err(|e| DaemonError::Scheduler(format!("schedule.audit: {e}")))?;
-    sched
-        .add(audit)
-        .await
-        .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+        .map_err(|e| DaemonError::Scheduler(format!("schedule.audit: {e}")))?;
+        sched
+            .add(audit)
+            .await
+            .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+    }
     sched
         .start()
         .await
@@ -165,7 +167,9 @@ pub async fn start_with_scopes(
         m.refresh_inventory(true).await;
         m.tick(&s).await;
         // The first audit right after the first cycle (it knows each stream's health).
-        m.audit_tick(&s).await;
+        if m.settings.schedule.audit.is_some() {
+            m.audit_tick(&s).await;
+        }
     });
     Ok(Running {
         addr,

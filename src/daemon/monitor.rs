@@ -569,17 +569,16 @@ impl Monitor {
                         // checks run, ranked by the root cause they name.
                         Some(trail) => {
                             let before = stored.as_ref().map(|i| i.started_at).unwrap_or(now);
-                            let gather = changes::gather(
+                            changes::diagnose_with_changes(
+                                diagnose,
                                 trail.as_ref(),
                                 &self.pacer,
                                 &w.stream.account,
                                 d,
                                 before,
                                 self.settings.diagnosis.check_timeout,
-                            );
-                            let (mut diagnosis, gathered) = futures::join!(diagnose, gather);
-                            diagnosis.changes = gathered.rank(diagnosis.root_cause.as_deref());
-                            diagnosis
+                            )
+                            .await
                         }
                         None => diagnose.await,
                     }

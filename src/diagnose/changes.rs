@@ -31,6 +31,9 @@ pub const MAX_SHOWN: usize = 5;
 pub const CALL_SPACING: Duration = Duration::from_millis(500);
 /// IAM is global: its events are recorded in us-east-1.
 pub const IAM_REGION: &str = "us-east-1";
+/// How much longer than the checks a lookup may take: an alert waits for the checks, and for
+/// CloudTrail at most this much more.
+pub const GRACE: Duration = Duration::from_secs(2);
 
 /// Spaces `LookupEvents` calls: at most one every [`CALL_SPACING`] per account and region,
 /// whatever the number of streams and resources looked up at once.
@@ -276,6 +279,29 @@ pub async fn gather(
     before: DateTime<Utc>,
     budget: Duration,
 ) -> Gathered {
+    gather_until(
+        api,
+        pacer,
+        account,
+        d,
+        before,
+        budget,
+        std::future::pending(),
+    )
+    .await
+}
+
+/// [`gather`], also stopped (with what it found) when `stop` completes: the caller's checks
+/// are done and [`GRACE`] has passed.
+pub async fn gather_until(
+    api: &dyn TrailApi,
+    pacer: &Pacer,
+    account: &str,
+    d: &StreamDescription,
+    before: DateTime<Utc>,
+    budget: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) -> Gathered {
     let start = before - chrono::Duration::hours(WINDOW_HOURS);
     let found: Arc<Mutex<Vec<(Resource, TrailEvent)>>> = Arc::default();
     let errors: Arc<Mutex<Vec<AwsError>>> = Arc::default();
@@ -306,7 +332,11 @@ pub async fn gather(
             }
         }
     }));
-    let timed_out = tokio::time::timeout(budget, work).await.is_err();
+    let timed_out = tokio::select! {
+        _ = work => false,
+        _ = tokio::time::sleep(budget) => true,
+        _ = stop => true,
+    };
     let found = std::mem::take(&mut *found.lock().unwrap_or_else(|p| p.into_inner()));
     let errors = std::mem::take(&mut *errors.lock().unwrap_or_else(|p| p.into_inner()));
     let error = match (errors.first(), timed_out) {
@@ -315,9 +345,8 @@ pub async fn gather(
         )),
         (Some(e), _) => Some(format!("CloudTrail lookup incomplete: {e}")),
         (None, true) => Some(format!(
-            "CloudTrail lookup incomplete: {} resources not all read within {} s",
-            all.len(),
-            budget.as_secs()
+            "CloudTrail lookup incomplete: {} resources not all read in time (the alert does not wait)",
+            all.len()
         )),
         (None, false) => None,
     };
@@ -326,6 +355,35 @@ pub async fn gather(
         before,
         error,
     }
+}
+
+/// Run `diagnose` (the checks) and the lookup together; the lookup gets at most [`GRACE`]
+/// more than the checks (and `budget` in all), then is ranked by the root cause they named.
+pub async fn diagnose_with_changes(
+    diagnose: impl std::future::Future<Output = super::Diagnosis>,
+    api: &dyn TrailApi,
+    pacer: &Pacer,
+    account: &str,
+    d: &StreamDescription,
+    before: DateTime<Utc>,
+    budget: Duration,
+) -> super::Diagnosis {
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let checks = async move {
+        let diagnosis = diagnose.await;
+        let _ = done_tx.send(());
+        diagnosis
+    };
+    let stop = async move {
+        let _ = done_rx.await;
+        tokio::time::sleep(GRACE).await;
+    };
+    let (mut diagnosis, gathered) = futures::join!(
+        checks,
+        gather_until(api, pacer, account, d, before, budget, stop)
+    );
+    diagnosis.changes = gathered.rank(diagnosis.root_cause.as_deref());
+    diagnosis
 }
 
 /// [`gather`], then rank for `root_cause`.
@@ -585,6 +643,45 @@ mod tests {
         )
         .await;
         assert_eq!(c.events.len(), 1);
-        assert!(c.error.as_deref().unwrap().contains("within 10 s"));
+        assert!(c.error.as_deref().unwrap().contains("not all read in time"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_alert_waits_for_the_checks_and_at_most_the_grace_more() {
+        struct Stuck;
+        #[async_trait::async_trait]
+        impl TrailApi for Stuck {
+            async fn lookup_events(
+                &self,
+                _region: &str,
+                _name: &str,
+                _start: DateTime<Utc>,
+                _end: DateTime<Utc>,
+                _token: Option<String>,
+            ) -> Result<(Vec<TrailEvent>, Option<String>), AwsError> {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok((vec![], None))
+            }
+        }
+        let t0 = tokio::time::Instant::now();
+        let checks = async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            super::super::Diagnosis::default()
+        };
+        let d = diagnose_with_changes(
+            checks,
+            &Stuck,
+            &Pacer::default(),
+            "1",
+            &s3_stream("orders"),
+            t(0),
+            Duration::from_secs(30),
+        )
+        .await;
+        assert_eq!(
+            tokio::time::Instant::now() - t0,
+            Duration::from_secs(3) + GRACE
+        );
+        assert!(d.changes.error.is_some());
     }
 }

@@ -35,6 +35,7 @@ max_attempts = 2
 
 [schedule]
 poll = "*/2 * * * * *"
+audit = "off"
 delay_seconds = 0
 
 [server]

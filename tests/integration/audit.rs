@@ -35,13 +35,13 @@ async fn a_key_scheduled_for_deletion_is_a_risk_on_a_healthy_stream() {
         .unwrap();
     let rx = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let d = daemon::start(settings(
+    let mut s = settings(
         dir.path(),
         &format!("names = [\"{}\"]", fx.name),
         &webhook(&rx),
-    ))
-    .await
-    .unwrap();
+    );
+    s.schedule.audit = Some("0 0 */6 * * *".into());
+    let d = daemon::start(s).await.unwrap();
     let got = rx
         .wait_for(60, |g| {
             g.iter()

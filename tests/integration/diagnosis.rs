@@ -873,7 +873,7 @@ async fn daemon_alert_carries_the_root_cause() {
     let rx = crate::receiver::Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
-        "[aws]\nregion = \"{REGION}\"\nendpoint_url = \"{}\"\ns3_force_path_style = true\n[streams]\nnames = [\"{}\"]\n[schedule]\npoll = \"*/2 * * * * *\"\ndelay_seconds = 0\n[server]\nlisten = \"127.0.0.1:0\"\n[state]\npath = \"{}\"\n[[alerts.webhook]]\nname = \"w\"\nurl = \"{}/hook\"\n[[alerts.slack]]\nname = \"s\"\nwebhook_url = \"{}/slack\"\n",
+        "[aws]\nregion = \"{REGION}\"\nendpoint_url = \"{}\"\ns3_force_path_style = true\n[streams]\nnames = [\"{}\"]\n[schedule]\npoll = \"*/2 * * * * *\"\naudit = \"off\"\ndelay_seconds = 0\n[server]\nlisten = \"127.0.0.1:0\"\n[state]\npath = \"{}\"\n[[alerts.webhook]]\nname = \"w\"\nurl = \"{}/hook\"\n[[alerts.slack]]\nname = \"s\"\nwebhook_url = \"{}/slack\"\n",
         moto().endpoint, fx.name, dir.path().join("state.json").display(), rx.url, rx.url
     );
     let s = config::load_from_str(&text, &dir.path().join("c.toml"), &HashMap::new()).unwrap();

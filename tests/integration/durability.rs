@@ -15,7 +15,7 @@ use crate::receiver::Receiver;
 
 fn base_config(dir: &Path, streams: &str, port: u16, sinks: &str) -> String {
     format!(
-        "[aws]\nregion = \"{REGION}\"\nendpoint_url = \"{}\"\ns3_force_path_style = true\ntimeout = \"5s\"\nmax_attempts = 2\n[streams]\n{streams}\n[schedule]\npoll = \"*/2 * * * * *\"\ndelay_seconds = 0\n[server]\nlisten = \"127.0.0.1:{port}\"\n[state]\npath = \"{}\"\n[delivery]\ninitial_backoff = \"200ms\"\nmax_backoff = \"1s\"\n{sinks}",
+        "[aws]\nregion = \"{REGION}\"\nendpoint_url = \"{}\"\ns3_force_path_style = true\ntimeout = \"5s\"\nmax_attempts = 2\n[streams]\n{streams}\n[schedule]\npoll = \"*/2 * * * * *\"\naudit = \"off\"\ndelay_seconds = 0\n[server]\nlisten = \"127.0.0.1:{port}\"\n[state]\npath = \"{}\"\n[delivery]\ninitial_backoff = \"200ms\"\nmax_backoff = \"1s\"\n{sinks}",
         moto().endpoint,
         dir.join("state.json").display()
     )

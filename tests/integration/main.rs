@@ -45,6 +45,8 @@ max_attempts = 2
 
 [schedule]
 poll = "*/2 * * * * *"
+# The risk audit sends alerts of its own: off where incidents are counted (audit.rs turns it on).
+audit = "off"
 period_seconds = 60
 delay_seconds = 0
 lookback_periods = 10

@@ -24,7 +24,7 @@ async fn failing_daemon(prefix: &str, dir: &std::path::Path) -> (Running, String
     create_stream(&aws, &healthy, &StreamSpec::default()).await;
     put_metric(&aws, &healthy, "DeliveryToS3.Success", minutes_ago(2), 1.0).await;
     let text = format!(
-        "[aws]\nregion = \"{REGION}\"\nendpoint_url = \"{}\"\ns3_force_path_style = true\n[streams]\nnames = [\"{name}\", \"{healthy}\"]\n[schedule]\npoll = \"*/2 * * * * *\"\ndelay_seconds = 0\n[server]\nlisten = \"127.0.0.1:0\"\n[state]\npath = \"{}\"\n",
+        "[aws]\nregion = \"{REGION}\"\nendpoint_url = \"{}\"\ns3_force_path_style = true\n[streams]\nnames = [\"{name}\", \"{healthy}\"]\n[schedule]\npoll = \"*/2 * * * * *\"\naudit = \"off\"\ndelay_seconds = 0\n[server]\nlisten = \"127.0.0.1:0\"\n[state]\npath = \"{}\"\n",
         moto().endpoint,
         dir.join("state.json").display()
     );
