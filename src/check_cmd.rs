@@ -153,25 +153,16 @@ pub async fn run(
             if let (Some(api), Some(d), Some(metrics)) =
                 (audit_api, desc, audit_metrics.remove(name))
             {
-                let shape = d.shape();
-                let inputs = crate::audit::Inputs {
-                    health: a.health,
-                    findings: Some(shown.diagnosis.findings.clone()),
-                    keys: crate::audit::read::keys(api.as_ref(), d).await,
-                    lambda_timeout: crate::audit::read::lambda_timeout(api.as_ref(), d).await,
+                let inputs = crate::audit::read::inputs(
+                    api.as_ref(),
+                    d,
+                    a.health,
+                    Some(shown.diagnosis.findings.clone()),
                     metrics,
-                    direct_put: matches!(d.source, crate::aws::Source::DirectPut),
-                    backup: d.s3.as_ref().is_some_and(|s| s.backup.is_some()),
-                    kinesis_source: matches!(d.source, crate::aws::Source::KinesisStream { .. }),
-                    period_seconds: crate::audit::read::PERIOD_SECONDS,
-                    grace_seconds: detect::grace_seconds(
-                        &shape,
-                        settings.schedule.period_seconds,
-                        &settings.detection,
-                    )
-                    .clamp(0, i64::from(u32::MAX)) as u32,
+                    &settings,
                     now,
-                };
+                )
+                .await;
                 for (_, outcome) in crate::audit::assess(&inputs) {
                     match outcome {
                         crate::audit::Outcome::Found(r) => {

@@ -188,6 +188,37 @@ pub async fn keys(api: &dyn AuditApi, d: &StreamDescription) -> Vec<KeyUse> {
     out
 }
 
+/// Everything the rules need for `d`: its health and checks (already known), its audit
+/// `metrics` (read in batch), and its keys and processor (read here).
+pub async fn inputs(
+    api: &dyn AuditApi,
+    d: &StreamDescription,
+    health: crate::model::Health,
+    findings: Option<Vec<crate::model::Finding>>,
+    metrics: Result<BTreeMap<String, Series>, String>,
+    settings: &crate::config::Settings,
+    now: DateTime<Utc>,
+) -> super::Inputs {
+    let grace = crate::detect::grace_seconds(
+        &d.shape(),
+        settings.schedule.period_seconds,
+        &settings.detection,
+    );
+    super::Inputs {
+        health,
+        findings,
+        keys: keys(api, d).await,
+        lambda_timeout: lambda_timeout(api, d).await,
+        metrics,
+        direct_put: matches!(d.source, Source::DirectPut),
+        backup: d.s3.as_ref().is_some_and(|s| s.backup.is_some()),
+        kinesis_source: matches!(d.source, Source::KinesisStream { .. }),
+        period_seconds: PERIOD_SECONDS,
+        grace_seconds: grace.clamp(0, i64::from(u32::MAX)) as u32,
+        now,
+    }
+}
+
 /// The processor's timeout (`None`: no Lambda processor).
 pub async fn lambda_timeout(
     api: &dyn AuditApi,

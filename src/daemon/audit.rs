@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::monitor::{Monitor, PollingFlag};
 use crate::alert::outbox::OutboxEntry;
-use crate::audit::{self, read, Inputs, Outcome};
-use crate::aws::{Source, StreamDescription};
+use crate::audit::{self, read, Outcome};
+use crate::aws::StreamDescription;
 use crate::detect;
 use crate::model::{Alert, Health, StreamRef};
 use crate::plan::risks;
@@ -82,31 +82,23 @@ impl Monitor {
                 .cloudwatch_metrics_requested_total
                 .with_label_values(&[&scope.target])
                 .inc_by(requested as u64);
-            let detection = &self.settings.detection;
-            let period = self.settings.schedule.period_seconds;
             let per_stream = futures::stream::iter(streams.into_iter().zip(metrics))
                 .map(|((stream, d), metrics)| {
                     let health = health.get(&stream.arn).copied().unwrap_or(Health::Unknown);
                     async move {
                         let d = &d;
-                        let shape = d.shape();
-                        let window = detect::window_at(&self.settings, now, [&shape]);
+                        let window = detect::window_at(&self.settings, now, [&d.shape()]);
                         let findings = scope.diagnoser.diagnose(d, window, now).await.findings;
-                        let inputs = Inputs {
+                        let inputs = read::inputs(
+                            api.as_ref(),
+                            d,
                             health,
-                            findings: Some(findings),
-                            keys: read::keys(api.as_ref(), d).await,
-                            lambda_timeout: read::lambda_timeout(api.as_ref(), d).await,
+                            Some(findings),
                             metrics,
-                            direct_put: matches!(d.source, Source::DirectPut),
-                            backup: d.s3.as_ref().is_some_and(|s| s.backup.is_some()),
-                            kinesis_source: matches!(d.source, Source::KinesisStream { .. }),
-                            period_seconds: read::PERIOD_SECONDS,
-                            grace_seconds: detect::grace_seconds(&shape, period, detection)
-                                .clamp(0, i64::from(u32::MAX))
-                                as u32,
+                            &self.settings,
                             now,
-                        };
+                        )
+                        .await;
                         Audited {
                             stream,
                             health,
