@@ -48,7 +48,7 @@ pub async fn run(
             eprintln!("warning: target {} ({}): {what}: {e}", s.target, s.region);
         }
     }
-    if !scopes.iter().any(Scope::reached_aws) {
+    if !scopes.iter().any(Scope::answered) {
         eprintln!("error: cannot reach AWS: every call failed to connect");
         return ExitCode::from(3);
     }

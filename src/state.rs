@@ -16,6 +16,7 @@ use futures::future::BoxFuture;
 use crate::alert::outbox::{OutboxEntry, QueueStore};
 use crate::model::Alert;
 use crate::plan::incident::Incident;
+use crate::model::StreamRef;
 use crate::plan::risks::OpenRisk;
 
 /// 2: each alert is stored once under `alerts`, the outbox entries name it by `alert_key`.
@@ -77,6 +78,10 @@ impl State {
             .collect();
         for name in legacy {
             let Some(arn) = arn_of(&name) else { continue };
+            // Never onto an ARN without its account (a target whose account is not known yet).
+            if StreamRef::from_arn(&arn).is_none_or(|r| r.account.is_empty()) {
+                continue;
+            }
             if self.incidents.contains_key(&arn) {
                 continue;
             }

@@ -258,6 +258,10 @@ impl Monitor {
         let mut map = WatchedMap::new();
         for (i, scope) in self.scopes.iter().enumerate() {
             for (name, entry) in scope.inventory.entries().iter() {
+                if !scope.knows_account() && entry.description().is_none() {
+                    // No ARN can be built without the account: shown once it is known.
+                    continue;
+                }
                 let stream = match entry.description() {
                     Some(d) => {
                         StreamRef::from_arn(&d.arn).unwrap_or_else(|| scope.stream_ref(name))
@@ -421,7 +425,8 @@ impl Monitor {
             Vec::with_capacity(polls.len());
         for (scope, p) in self.scopes.iter().zip(polls.iter_mut()) {
             self.note_freshness(scope, p, &window);
-            complete &= p.polled.complete();
+            // A blind scope was not polled: its streams are unknown, but no call failed.
+            complete &= scope.blind().is_some() || p.polled.complete();
             calls += p.polled.calls;
             queries += p.polled.queries;
             second_phase += p.polled.second_phase;
@@ -481,6 +486,8 @@ impl Monitor {
         self.series.unpublish_gone(&self.metrics);
         self.metrics.streams_monitored.set(reports.len() as i64);
         let statuses = self.scope_statuses();
+        // Rebuilt each cycle: a scope's account label changes once it is learnt.
+        self.metrics.target_up.reset();
         for st in &statuses {
             self.metrics
                 .target_up
@@ -671,6 +678,11 @@ impl Monitor {
         // An incident is in the scope of its account and region; one no scope holds (its
         // target was removed from the configuration) is no longer selected.
         let listing_ok = |key: &str| {
+            // A scope that does not know its account yet (its credentials never worked since
+            // the start) may hold any key: nothing closes until it does.
+            if self.scopes.iter().any(|s| !s.knows_account()) {
+                return false;
+            }
             let holders: Vec<&Scope> = self.scopes.iter().filter(|s| s.holds(key)).collect();
             if !state::is_arn_key(key) {
                 // Keyed by name (an older state file) and not found again.

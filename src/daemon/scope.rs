@@ -44,6 +44,8 @@ struct Refreshed {
     blind: bool,
     reached_aws: bool,
     listing_ok: bool,
+    /// Something answered (even an error): AWS is reachable.
+    answered: bool,
 }
 
 /// One region of one target.
@@ -100,6 +102,16 @@ impl Scope {
             .unwrap_or_default()
     }
 
+    /// Whether the account is known (learnt, or the role's): ARNs can be built.
+    pub fn knows_account(&self) -> bool {
+        !self.account().is_empty()
+    }
+
+    /// AWS answered this scope's last refresh (an error answer counts; no answer does not).
+    pub fn answered(&self) -> bool {
+        self.refreshed().answered
+    }
+
     /// Where the stream `name` of this scope is.
     pub fn stream_ref(&self, name: &str) -> StreamRef {
         StreamRef::new(name, &self.account(), &self.region)
@@ -147,6 +159,7 @@ impl Scope {
                 let mut r = self.refreshed();
                 r.at = Some(Instant::now());
                 r.reached_aws = !e.is_unreachable();
+                r.answered = !e.is_unreachable();
                 r.listing_ok = false;
                 r.blind = true;
                 r.error = Some(e.clone());
@@ -172,6 +185,8 @@ impl Scope {
         r.at = Some(Instant::now());
         r.blind = false;
         r.reached_aws = listed.is_ok() && inventory::reached_aws(&entries);
+        r.answered = !listed.as_ref().err().is_some_and(AwsError::is_unreachable)
+            && inventory::reached_aws(&entries);
         r.listing_ok = listed.is_ok();
         r.error = listed.as_ref().err().cloned();
         listed

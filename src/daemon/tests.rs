@@ -1038,3 +1038,47 @@ async fn an_audit_names_a_key_pending_deletion_on_a_healthy_stream_without_an_in
     assert_eq!(resolved[0].sequence, 2);
     assert_eq!(gauge("risk.kms_pending_deletion"), 0);
 }
+
+/// The implicit target learns its account from `GetCallerIdentity`: a restart while its own
+/// credentials fail must close nothing (no stream can be placed yet).
+#[tokio::test]
+async fn a_restart_while_the_monitors_own_credentials_fail_closes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let aws = Arc::new(FakeAws::default());
+    aws.add(s3_stream("orders"));
+    let start = |aws: Arc<FakeAws>| {
+        let s = settings_with(dir.path(), "discover = true");
+        let sinks = crate::alert::build(&s).all;
+        let scopes = one_scope(&s, aws, Arc::new(BucketGone));
+        Monitor::new(s, crate::telemetry::metrics::Metrics::new(), scopes, sinks).unwrap()
+    };
+    let first = start(aws.clone());
+    for m in [5, 6, 7] {
+        aws.put("orders", "DeliveryToS3.Success", at(m), 0.0);
+    }
+    first.refresh_inventory(true).await;
+    first.cycle(at(8)).await;
+    assert_eq!(first.store.with(|s| s.incidents.len()), 1);
+    first.store.release();
+    drop(first);
+    aws.fail_credentials.store(true, Ordering::SeqCst);
+    let second = start(aws.clone());
+    second.refresh_inventory(true).await;
+    second.cycle(at(9)).await;
+    second.cycle(at(10)).await;
+    let queued: Vec<AlertReason> = second
+        .store
+        .with(|s| s.outbox.iter().map(|e| e.alert.reason).collect());
+    assert_eq!(queued, vec![AlertReason::Opened], "no stream_gone alert");
+    assert_eq!(second.store.with(|s| s.incidents.len()), 1);
+    assert_eq!(
+        second.metrics.polls_failed_total.get(),
+        0,
+        "a blind target is not a failed poll"
+    );
+    // The credentials work again: the same incident goes on.
+    aws.fail_credentials.store(false, Ordering::SeqCst);
+    second.cycle(at(11)).await;
+    assert_eq!(second.store.with(|s| s.incidents.len()), 1);
+    assert_eq!(second.store.with(|s| s.outbox.len()), 1);
+}
