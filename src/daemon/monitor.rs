@@ -575,7 +575,11 @@ impl Monitor {
                         // What changed before the incident started, looked up while the
                         // checks run, ranked by the root cause they name.
                         Some(trail) => {
-                            let before = stored.as_ref().map(|i| i.started_at).unwrap_or(now);
+                            // Before the bad run began (a change after it cannot be its cause).
+                            let before = a
+                                .bad_since
+                                .or(stored.as_ref().map(|i| i.started_at))
+                                .unwrap_or(now);
                             changes::diagnose_with_changes(
                                 diagnose,
                                 trail.as_ref(),

@@ -29,8 +29,17 @@ pub const MAX_PAGES: usize = 2;
 pub const MAX_SHOWN: usize = 5;
 /// `LookupEvents` allows two calls per second per account and region.
 pub const CALL_SPACING: Duration = Duration::from_millis(500);
-/// IAM is global: its events are recorded in us-east-1.
+/// IAM is global: its events are recorded in us-east-1 (in the aws partition).
 pub const IAM_REGION: &str = "us-east-1";
+
+/// The region IAM's events are recorded in, for the partition of `region`.
+pub fn iam_region(region: &str) -> &'static str {
+    match crate::model::partition_of(region) {
+        "aws-cn" => "cn-north-1",
+        "aws-us-gov" => "us-gov-west-1",
+        _ => IAM_REGION,
+    }
+}
 /// How much longer than the checks a lookup may take: an alert waits for the checks, and for
 /// CloudTrail at most this much more.
 pub const GRACE: Duration = Duration::from_secs(2);
@@ -43,19 +52,25 @@ pub struct Pacer {
 }
 
 impl Pacer {
-    /// Wait for this call's turn in `account` and `region`.
+    /// Wait for this call's turn in `account` and `region`. The turn is taken only when the
+    /// call can be made: a lookup abandoned while it waits (its time is up) holds no turn
+    /// that later lookups would wait for.
     pub async fn wait(&self, account: &str, region: &str) {
-        let slot = {
-            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
-            let now = tokio::time::Instant::now();
-            let e = next
-                .entry((account.to_string(), region.to_string()))
-                .or_insert(now);
-            let slot = (*e).max(now);
-            *e = slot + CALL_SPACING;
-            slot
-        };
-        tokio::time::sleep_until(slot).await;
+        loop {
+            let until = {
+                let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+                let now = tokio::time::Instant::now();
+                let e = next
+                    .entry((account.to_string(), region.to_string()))
+                    .or_insert(now);
+                if *e <= now {
+                    *e = now + CALL_SPACING;
+                    return;
+                }
+                *e
+            };
+            tokio::time::sleep_until(until).await;
+        }
     }
 }
 
@@ -104,7 +119,7 @@ pub fn resources(d: &StreamDescription) -> Vec<Resource> {
             add(Kind::Bucket, &b.bucket, &region);
         }
         let role = s3.role_arn.rsplit('/').next().unwrap_or_default();
-        add(Kind::Role, role, IAM_REGION);
+        add(Kind::Role, role, iam_region(&region));
         if let Some(k) = &s3.kms_key_arn {
             add(Kind::Key, k, arn_field(k, 3).unwrap_or(&region));
         }
@@ -132,7 +147,7 @@ pub fn resources(d: &StreamDescription) -> Vec<Resource> {
         add(
             Kind::Role,
             role_arn.rsplit('/').next().unwrap_or_default(),
-            IAM_REGION,
+            iam_region(&region),
         );
     }
     out.into_iter().collect()
@@ -182,8 +197,8 @@ pub fn causes(check: &str) -> &'static [&'static str] {
             "PutRolePolicy",
             "DeleteRolePolicy",
             "AttachRolePolicy",
-            "CreatePolicyVersion",
-            "SetDefaultPolicyVersion",
+            // (CreatePolicyVersion/SetDefaultPolicyVersion are recorded on the policy, not on
+            // the role the lookup names.)
             "UpdateAssumeRolePolicy",
             "DeleteRole",
             "PutRolePermissionsBoundary",
@@ -225,8 +240,11 @@ pub fn rank(
         .filter(|(_, e)| seen.insert(e.id.clone()))
         .map(|(r, e)| {
             let event = normalize(&e.name).to_string();
+            // A stream-level cause (`UpdateDestination`) is on the stream whatever resource
+            // the root cause names.
+            let cause = causes.contains(&event.as_str());
             let tier = match kind {
-                Some(k) if k == r.kind && causes.contains(&event.as_str()) => 0,
+                Some(k) if cause && (k == r.kind || r.kind == Kind::Stream) => 0,
                 Some(k) if k == r.kind => 1,
                 _ => 2,
             };
@@ -305,12 +323,16 @@ pub async fn gather_until(
     let start = before - chrono::Duration::hours(WINDOW_HOURS);
     let found: Arc<Mutex<Vec<(Resource, TrailEvent)>>> = Arc::default();
     let errors: Arc<Mutex<Vec<AwsError>>> = Arc::default();
+    let truncated: Arc<Mutex<Vec<String>>> = Arc::default();
     let all = resources(d);
     let work = futures::future::join_all(all.iter().map(|r| {
-        let (found, errors) = (found.clone(), errors.clone());
+        let (found, errors, truncated) = (found.clone(), errors.clone(), truncated.clone());
         async move {
             let mut token = None;
-            for _ in 0..MAX_PAGES {
+            for page in 0..MAX_PAGES {
+                if page > 0 && token.is_none() {
+                    break;
+                }
                 pacer.wait(account, &r.region).await;
                 match api
                     .lookup_events(&r.region, &r.name, start, before, token.take())
@@ -320,6 +342,10 @@ pub async fn gather_until(
                         let mut f = found.lock().unwrap_or_else(|p| p.into_inner());
                         f.extend(events.into_iter().map(|e| (r.clone(), e)));
                         match next {
+                            Some(_) if page + 1 == MAX_PAGES => truncated
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .push(r.name.clone()),
                             Some(t) => token = Some(t),
                             None => break,
                         }
@@ -339,6 +365,7 @@ pub async fn gather_until(
     };
     let found = std::mem::take(&mut *found.lock().unwrap_or_else(|p| p.into_inner()));
     let errors = std::mem::take(&mut *errors.lock().unwrap_or_else(|p| p.into_inner()));
+    let truncated = std::mem::take(&mut *truncated.lock().unwrap_or_else(|p| p.into_inner()));
     let error = match (errors.first(), timed_out) {
         (Some(e @ AwsError::AccessDenied { .. }), _) => Some(format!(
             "cannot look up CloudTrail events (the monitor needs cloudtrail:LookupEvents): {e}"
@@ -347,6 +374,11 @@ pub async fn gather_until(
         (None, true) => Some(format!(
             "CloudTrail lookup incomplete: {} resources not all read in time (the alert does not wait)",
             all.len()
+        )),
+        (None, false) if !truncated.is_empty() => Some(format!(
+            "CloudTrail lookup incomplete: more than {} events on {}; older ones were not read",
+            MAX_PAGES * 50,
+            truncated.join(", ")
         )),
         (None, false) => None,
     };
@@ -429,6 +461,19 @@ mod tests {
             name: name.into(),
             region: "us-east-1".into(),
         }
+    }
+
+    #[test]
+    fn iam_events_are_in_the_partitions_iam_region_and_stream_level_causes_rank_first() {
+        assert_eq!(iam_region("eu-west-1"), "us-east-1");
+        assert_eq!(iam_region("cn-northwest-1"), "cn-north-1");
+        assert_eq!(iam_region("us-gov-east-1"), "us-gov-west-1");
+        let found = vec![
+            (res(Kind::Bucket, "b"), ev("1", "PutBucketTagging", -1)),
+            (res(Kind::Stream, "s"), ev("2", "UpdateDestination", -9)),
+        ];
+        let c = rank(found, Some("s3.processing_failed"), t(0));
+        assert_eq!(c[0].event, "UpdateDestination");
     }
 
     #[test]
@@ -683,5 +728,17 @@ mod tests {
             Duration::from_secs(3) + GRACE
         );
         assert!(d.changes.error.is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn abandoned_lookups_hold_no_turns() {
+        let pacer = Pacer::default();
+        // 20 waiters, all given up after a second (their lookups ran out of time).
+        let waits =
+            (0..20).map(|_| tokio::time::timeout(Duration::from_secs(1), pacer.wait("1", "r")));
+        futures::future::join_all(waits).await;
+        let t0 = tokio::time::Instant::now();
+        pacer.wait("1", "r").await;
+        assert!(tokio::time::Instant::now() - t0 <= CALL_SPACING);
     }
 }
