@@ -15,8 +15,8 @@ use futures::future::BoxFuture;
 
 use crate::alert::outbox::{OutboxEntry, QueueStore};
 use crate::model::Alert;
-use crate::plan::incident::Incident;
 use crate::model::StreamRef;
+use crate::plan::incident::Incident;
 use crate::plan::risks::OpenRisk;
 
 /// 2: each alert is stored once under `alerts`, the outbox entries name it by `alert_key`.

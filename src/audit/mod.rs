@@ -199,8 +199,10 @@ fn keys(i: &Inputs) -> Outcome {
 
 fn latent(i: &Inputs) -> Outcome {
     if i.health != Health::Healthy {
-        // Failing streams have incidents; idle ones prove nothing either way.
-        return Outcome::Clear;
+        // A failing stream has an incident, an idle one proves nothing either way: an open
+        // latent failure stays open (its "gone" would be false) until a healthy stream's
+        // checks pass.
+        return Outcome::Unknown(format!("the stream is {}, not healthy", i.health));
     }
     let Some(findings) = &i.findings else {
         return Outcome::Unknown("the checks could not run".into());

@@ -148,17 +148,28 @@ pub async fn metrics(
 /// each described.
 pub async fn keys(api: &dyn AuditApi, d: &StreamDescription) -> Vec<KeyUse> {
     let mut uses: Vec<(&'static str, String)> = Vec::new();
+    // Where a key could not even be found (the bucket's encryption, the source unreadable):
+    // unknown, not absent, so a key risk found there before stays open.
+    let mut unreadable: Vec<KeyUse> = Vec::new();
     if let Some(s3) = &d.s3 {
         if let Some(k) = &s3.kms_key_arn {
             uses.push(("destination", k.clone()));
         }
-        if let Ok(Some(enc)) = api.audit_bucket_encryption(&s3.bucket).await {
-            if let Some(k) = enc
-                .kms_key_id
-                .filter(|_| enc.algorithm.starts_with("aws:kms"))
-            {
-                uses.push(("bucket default", k));
+        match api.audit_bucket_encryption(&s3.bucket).await {
+            Ok(Some(enc)) => {
+                if let Some(k) = enc
+                    .kms_key_id
+                    .filter(|_| enc.algorithm.starts_with("aws:kms"))
+                {
+                    uses.push(("bucket default", k));
+                }
             }
+            Ok(None) => {}
+            Err(e) => unreadable.push(KeyUse {
+                role: "bucket default",
+                key: s3.bucket.clone(),
+                info: Err(e.to_string()),
+            }),
         }
     }
     if let Some(sse) = &d.sse {
@@ -170,14 +181,21 @@ pub async fn keys(api: &dyn AuditApi, d: &StreamDescription) -> Vec<KeyUse> {
     }
     if let Source::KinesisStream { stream_arn, .. } = &d.source {
         let name = stream_arn.rsplit('/').next().unwrap_or_default();
-        if let Ok(info) = api.audit_kinesis(name).await {
-            if let Some(k) = info.kms_key.filter(|k| !k.starts_with("alias/aws/")) {
-                uses.push(("Kinesis source", k));
+        match api.audit_kinesis(name).await {
+            Ok(info) => {
+                if let Some(k) = info.kms_key.filter(|k| !k.starts_with("alias/aws/")) {
+                    uses.push(("Kinesis source", k));
+                }
             }
+            Err(e) => unreadable.push(KeyUse {
+                role: "Kinesis source",
+                key: name.to_string(),
+                info: Err(e.to_string()),
+            }),
         }
     }
     let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
+    let mut out = unreadable;
     for (role, key) in uses {
         if !seen.insert(key.clone()) {
             continue;

@@ -83,7 +83,7 @@ pub fn load_from_str(
                     .unwrap_or_default();
                 format!("unknown key{known}")
             }
-            None => inner
+            None => without_values(&inner)
                 .replace("expected i64", "expected an integer")
                 .replace("expected u64", "expected an integer")
                 .replace("expected a boolean", "expected true or false"),
@@ -98,6 +98,26 @@ pub fn load_from_str(
         path: path.to_path_buf(),
         problems,
     })
+}
+
+/// A type error without the value it quotes (``invalid type: integer `123456`, expected a
+/// string``): the value may be a secret given unquoted.
+fn without_values(message: &str) -> String {
+    if !(message.contains("invalid type: ") || message.contains("invalid value: ")) {
+        return message.to_string();
+    }
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        if c == '`' {
+            quoted = !quoted;
+            continue;
+        }
+        if !quoted {
+            out.push(c);
+        }
+    }
+    out.replace("  ", " ").replace(" ,", ",")
 }
 
 /// A parse error without the source lines it quotes: the line may hold a secret.

@@ -112,12 +112,22 @@ impl Monitor {
             audited.extend(per_stream);
         }
         // Risks of streams no longer watched are resolved (while every listing worked).
-        let listings_ok = self.scopes.iter().all(|s| s.listing_ok());
+        let listings_ok = self.scopes.iter().all(|s| s.listing_ok())
+            && self.scopes.iter().all(|s| s.knows_account());
+        // The audit period this run belongs to: every replica on this schedule agrees on it.
+        let tick = self
+            .settings
+            .schedule
+            .audit
+            .as_deref()
+            .and_then(|e| crate::poll::cost::previous_tick(e, now))
+            .unwrap_or(now);
         let mut alerts: Vec<Alert> = Vec::new();
         let open = self.store.with(|s| {
             for a in &audited {
                 let before = s.risks.get(&a.stream.arn).cloned().unwrap_or_default();
-                let (next, emitted) = risks::step(&before, &a.stream, &a.outcomes, a.health, now);
+                let (next, emitted) =
+                    risks::step(&before, &a.stream, &a.outcomes, a.health, tick, now);
                 for (rule, _) in &a.outcomes {
                     let active = next.contains_key(*rule);
                     if active || before.contains_key(*rule) {
@@ -139,17 +149,35 @@ impl Monitor {
                 }
                 alerts.extend(emitted);
             }
-            if listings_ok {
-                let gone: Vec<String> = s
-                    .risks
-                    .keys()
-                    .filter(|arn| !watched.contains_key(*arn))
-                    .cloned()
-                    .collect();
-                for arn in gone {
-                    if let Some(r) = s.risks.remove(&arn) {
-                        alerts.extend(risks::gone(&r, now));
+            // A stream deleted, no longer delivering to S3, or (while every listing works) no
+            // longer selected has its risks resolved; an unreadable one keeps them.
+            let gone: Vec<String> = s
+                .risks
+                .keys()
+                .filter(|arn| match watched.get(*arn) {
+                    None => listings_ok,
+                    Some(w) => match &w.entry {
+                        crate::poll::inventory::Entry::Missing { .. } => true,
+                        crate::poll::inventory::Entry::Described(d) => d.s3.is_none(),
+                        crate::poll::inventory::Entry::Unreadable { .. } => false,
+                    },
+                })
+                .cloned()
+                .collect();
+            for arn in gone {
+                if let Some(r) = s.risks.remove(&arn) {
+                    for (rule, o) in &r {
+                        self.metrics
+                            .risk_active
+                            .with_label_values(&[
+                                &o.stream.name,
+                                &o.stream.region,
+                                &o.stream.account,
+                                rule,
+                            ])
+                            .set(0);
                     }
+                    alerts.extend(risks::gone(&r, now));
                 }
             }
             let entries: Vec<OutboxEntry> = alerts

@@ -155,7 +155,10 @@ impl Scope {
                 let keep = &keep;
                 tracing::warn!(target = %self.target, region = %self.region, error = %e,
                     "cannot read this target: its streams are unknown until it can be");
-                self.inventory.mark_unreadable(&self.selection, keep, &e);
+                let (account, region) = (self.account(), self.region.clone());
+                let key = move |n: &str| StreamRef::new(n, &account, &region).arn;
+                self.inventory
+                    .mark_unreadable(&self.selection, keep, &e, &key);
                 let mut r = self.refreshed();
                 r.at = Some(Instant::now());
                 r.reached_aws = !e.is_unreachable();

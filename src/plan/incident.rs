@@ -69,6 +69,9 @@ impl Incident {
         h.update(since.timestamp().to_be_bytes());
         if shards > 1 {
             h.update(shards.to_be_bytes());
+            // Shards are keyed by the stream ARN (they were by name): an incident that moves
+            // shard on that upgrade opens under a new id, never one a receiver has seen.
+            h.update(b"arn-shards");
         }
         format!("inc-{}", &hex::encode(h.finalize())[..16])
     }

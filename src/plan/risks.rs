@@ -26,14 +26,15 @@ pub struct OpenRisk {
     pub seq: u32,
 }
 
-/// The id of a risk opened at `since`: the same for every replica that audits at the same
-/// time (the audit's cron tick), never from a random source.
-pub fn risk_id(arn: &str, rule: &str, since: DateTime<Utc>) -> String {
+/// The id of a risk first found in the audit period that began at `tick` (the latest tick of
+/// `schedule.audit`): the same for every replica on that schedule, whenever each one ran,
+/// never from the clock or a random source.
+pub fn risk_id(arn: &str, rule: &str, tick: DateTime<Utc>) -> String {
     let mut h = Sha256::new();
     h.update(arn.as_bytes());
     h.update([0]);
     h.update(rule.as_bytes());
-    h.update(since.timestamp().to_be_bytes());
+    h.update(tick.timestamp().to_be_bytes());
     format!("risk-{}", &hex::encode(h.finalize())[..16])
 }
 
@@ -92,12 +93,14 @@ pub fn alert(open: &OpenRisk, status: AlertStatus, health: Health, now: DateTime
     }
 }
 
-/// One stream's open risks after an audit that concluded `outcomes`, and the alerts to send.
+/// One stream's open risks after an audit (at `now`, in the audit period that began at
+/// `tick`) that concluded `outcomes`, and the alerts to send.
 pub fn step(
     open: &BTreeMap<String, OpenRisk>,
     stream: &StreamRef,
     outcomes: &[(&'static str, Outcome)],
     health: Health,
+    tick: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> (BTreeMap<String, OpenRisk>, Vec<Alert>) {
     let mut next = open.clone();
@@ -106,7 +109,7 @@ pub fn step(
         match (outcome, next.get_mut(*rule)) {
             (Outcome::Found(risk), None) => {
                 let o = OpenRisk {
-                    id: risk_id(&stream.arn, rule, now),
+                    id: risk_id(&stream.arn, rule, tick),
                     stream: stream.clone(),
                     risk: risk.clone(),
                     since: now,
@@ -153,6 +156,29 @@ mod tests {
     }
 
     #[test]
+    fn replicas_auditing_at_different_times_of_one_period_agree_on_the_id() {
+        let s = StreamRef::new("orders", "1", "us-east-1");
+        let rule = crate::audit::KMS_PENDING_DELETION;
+        let (_, a) = step(
+            &BTreeMap::new(),
+            &s,
+            &[(rule, risk())],
+            Health::Healthy,
+            t(0),
+            t(37),
+        );
+        let (_, b) = step(
+            &BTreeMap::new(),
+            &s,
+            &[(rule, risk())],
+            Health::Healthy,
+            t(0),
+            t(70),
+        );
+        assert_eq!(a[0].idempotency_key(), b[0].idempotency_key());
+    }
+
+    #[test]
     fn a_risk_fires_once_stays_quiet_and_resolves_once() {
         let s = StreamRef::new("orders", "1", "us-east-1");
         let rule = crate::audit::KMS_PENDING_DELETION;
@@ -162,6 +188,7 @@ mod tests {
             &[(rule, risk())],
             Health::Healthy,
             t(0),
+            t(0),
         );
         assert_eq!(a.len(), 1);
         assert_eq!(
@@ -169,13 +196,21 @@ mod tests {
             (AlertKind::Risk, Severity::Warning, AlertStatus::Firing, 1)
         );
         assert_eq!(a[0].risk.as_deref(), Some(rule));
-        let (open, a) = step(&open, &s, &[(rule, risk())], Health::Healthy, t(360));
+        let (open, a) = step(
+            &open,
+            &s,
+            &[(rule, risk())],
+            Health::Healthy,
+            t(360),
+            t(360),
+        );
         assert!(a.is_empty(), "still there: nothing new");
         let (same, a) = step(
             &open,
             &s,
             &[(rule, Outcome::Unknown("throttled".into()))],
             Health::Healthy,
+            t(720),
             t(720),
         );
         assert!(a.is_empty() && same == open, "unknown keeps it open");
@@ -184,6 +219,7 @@ mod tests {
             &s,
             &[(rule, Outcome::Clear)],
             Health::Healthy,
+            t(1080),
             t(1080),
         );
         assert!(open2.is_empty());

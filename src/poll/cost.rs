@@ -16,6 +16,19 @@ const CYCLES_AVERAGED: usize = 288;
 /// 30 days, in seconds.
 const MONTH_SECONDS: i64 = 30 * 86_400;
 
+/// The latest tick of the 6-field cron `expr` at or before `at` (what replicas on the same
+/// schedule agree on, whenever each one ran).
+pub fn previous_tick(expr: &str, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(expr)
+        .ok()?
+        .find_previous_occurrence(&at, true)
+        .ok()
+}
+
 /// How many ticks the 6-field cron `expr` makes in the 30 days after `from`. Counted (up to
 /// 100,000 ticks, then extrapolated over the time they span), so irregular schedules
 /// ("every 5 minutes during business hours") count right.

@@ -132,11 +132,22 @@ impl Inventory {
 
     /// Nothing could be read (the target's credentials failed): every stream it had, the
     /// named ones and `keep` become unreadable with `error`, keeping their last description.
-    pub fn mark_unreadable(&self, sel: &StreamSettings, keep: &BTreeSet<String>, error: &AwsError) {
+    pub fn mark_unreadable(
+        &self,
+        sel: &StreamSettings,
+        keep: &BTreeSet<String>,
+        error: &AwsError,
+        shard_key: &(dyn Fn(&str) -> String + Sync),
+    ) {
         let previous = self.entries();
+        // The named streams of this replica's shard only; kept ones are already its own.
         let names: BTreeSet<String> = previous
             .keys()
-            .chain(sel.names.iter())
+            .chain(
+                sel.names
+                    .iter()
+                    .filter(|n| shard::owns(&self.sharding, &shard_key(n))),
+            )
             .chain(keep.iter())
             .cloned()
             .collect();
