@@ -206,8 +206,9 @@ async fn metric_risks_on_direct_put_lambda_and_kinesis_streams() {
         )
         .await;
     }
-    // 20 h old and 1 h older every 5 minutes.
-    for (k, s) in [(14, 64_800.0), (9, 68_400.0), (4, 72_000.0)] {
+    // 20 h old and 1 h older every 5 minutes (periods well inside the audit's aligned hour:
+    // the current, incomplete 5-minute period is not read).
+    for (k, s) in [(24, 61_200.0), (19, 64_800.0), (14, 68_400.0), (9, 72_000.0)] {
         put_metric(
             &aws,
             &stale.name,
@@ -237,6 +238,10 @@ async fn metric_risks_on_direct_put_lambda_and_kinesis_streams() {
         .arg(&cfg)
         .output()
         .unwrap();
+    // Deleted before any assertion: moto allows 50 streams, and the suite shares them.
+    for fx in [&hot, &slow, &behind, &stale, &quiet] {
+        delete_streams(&aws, &[&fx.name]).await;
+    }
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     let risks = |fx: &crate::diagnosis::Fx| -> Vec<String> {
@@ -261,7 +266,4 @@ async fn metric_risks_on_direct_put_lambda_and_kinesis_streams() {
     assert_eq!(risks(&stale), vec!["risk.freshness_trend"]);
     assert!(risks(&quiet).is_empty(), "the control: {:?}", risks(&quiet));
     assert_eq!(out.status.code(), Some(1));
-    for fx in [&hot, &slow, &behind, &stale, &quiet] {
-        delete_streams(&aws, &[&fx.name]).await;
-    }
 }
