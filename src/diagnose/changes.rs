@@ -41,8 +41,8 @@ pub fn iam_region(region: &str) -> &'static str {
     }
 }
 /// How much longer than the checks a lookup may take: an alert waits for the checks, and for
-/// CloudTrail at most this much more.
-pub const GRACE: Duration = Duration::from_secs(2);
+/// CloudTrail at most this much more (a call under way gets to answer).
+pub const GRACE: Duration = Duration::from_millis(500);
 
 /// Spaces `LookupEvents` calls: at most one every [`CALL_SPACING`] per account and region,
 /// whatever the number of streams and resources looked up at once.
@@ -74,14 +74,15 @@ impl Pacer {
     }
 }
 
-/// Which of the stream's resources an event is on.
+/// Which of the stream's resources an event is on, in the order they are looked up (the
+/// most frequent causes first: a lookup cut short by the checks' end has read those).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
-    Stream,
     Bucket,
     Role,
     Key,
     Function,
+    Stream,
     Source,
 }
 
@@ -325,34 +326,47 @@ pub async fn gather_until(
     let errors: Arc<Mutex<Vec<AwsError>>> = Arc::default();
     let truncated: Arc<Mutex<Vec<String>>> = Arc::default();
     let all = resources(d);
-    let work = futures::future::join_all(all.iter().map(|r| {
+    // One region's resources in order (the pacer spaces them anyway; the first ones are the
+    // likeliest causes), the regions side by side.
+    let mut regions: std::collections::BTreeMap<&str, Vec<&Resource>> = Default::default();
+    for r in &all {
+        regions.entry(r.region.as_str()).or_default().push(r);
+    }
+    let work = futures::future::join_all(regions.into_values().map(|rs| {
         let (found, errors, truncated) = (found.clone(), errors.clone(), truncated.clone());
         async move {
-            let mut token = None;
-            for page in 0..MAX_PAGES {
-                if page > 0 && token.is_none() {
-                    break;
-                }
-                pacer.wait(account, &r.region).await;
-                match api
-                    .lookup_events(&r.region, &r.name, start, before, token.take())
-                    .await
-                {
-                    Ok((events, next)) => {
-                        let mut f = found.lock().unwrap_or_else(|p| p.into_inner());
-                        f.extend(events.into_iter().map(|e| (r.clone(), e)));
-                        match next {
-                            Some(_) if page + 1 == MAX_PAGES => truncated
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .push(r.name.clone()),
-                            Some(t) => token = Some(t),
-                            None => break,
-                        }
-                    }
-                    Err(e) => {
-                        errors.lock().unwrap_or_else(|p| p.into_inner()).push(e);
+            for r in rs {
+                let mut token = None;
+                for page in 0..MAX_PAGES {
+                    if page > 0 && token.is_none() {
                         break;
+                    }
+                    pacer.wait(account, &r.region).await;
+                    match api
+                        .lookup_events(&r.region, &r.name, start, before, token.take())
+                        .await
+                    {
+                        Ok((events, next)) => {
+                            let mut f = found.lock().unwrap_or_else(|p| p.into_inner());
+                            f.extend(events.into_iter().map(|e| (r.clone(), e)));
+                            match next {
+                                Some(_) if page + 1 == MAX_PAGES => truncated
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .push(r.name.clone()),
+                                Some(t) => token = Some(t),
+                                None => break,
+                            }
+                        }
+                        Err(e) => {
+                            let denied = matches!(e, AwsError::AccessDenied { .. });
+                            errors.lock().unwrap_or_else(|p| p.into_inner()).push(e);
+                            if denied {
+                                // Denied for one, denied for all: no more calls.
+                                return;
+                            }
+                            break;
+                        }
                     }
                 }
             }
@@ -556,11 +570,11 @@ mod tests {
         assert_eq!(
             r,
             vec![
-                e(Kind::Stream, "orders", "eu-west-1"),
                 e(Kind::Bucket, "orders-bucket", "eu-west-1"),
                 e(Kind::Role, "firehose-orders", "us-east-1"),
                 e(Kind::Key, "arn:aws:kms:eu-west-1:1:key/k1", "eu-west-1"),
                 e(Kind::Function, "fn", "eu-west-1"),
+                e(Kind::Stream, "orders", "eu-west-1"),
             ]
         );
     }
@@ -670,8 +684,9 @@ mod tests {
                 _end: DateTime<Utc>,
                 _token: Option<String>,
             ) -> Result<(Vec<TrailEvent>, Option<String>), AwsError> {
-                if name == "orders" {
-                    return Ok((vec![ev("1", "UpdateDestination", -5)], None));
+                // The bucket is looked up first and answers; the role then hangs.
+                if name == "orders-bucket" {
+                    return Ok((vec![ev("1", "PutBucketPolicy", -5)], None));
                 }
                 tokio::time::sleep(Duration::from_secs(60)).await;
                 Ok((vec![], None))

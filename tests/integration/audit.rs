@@ -208,7 +208,12 @@ async fn metric_risks_on_direct_put_lambda_and_kinesis_streams() {
     }
     // 20 h old and 1 h older every 5 minutes (periods well inside the audit's aligned hour:
     // the current, incomplete 5-minute period is not read).
-    for (k, s) in [(24, 61_200.0), (19, 64_800.0), (14, 68_400.0), (9, 72_000.0)] {
+    for (k, s) in [
+        (24, 61_200.0),
+        (19, 64_800.0),
+        (14, 68_400.0),
+        (9, 72_000.0),
+    ] {
         put_metric(
             &aws,
             &stale.name,

@@ -88,11 +88,13 @@ async fn the_bucket_policy_changed_before_the_failure_is_named_in_the_alert() {
     let bob = format!("arn:aws:iam::{ACCOUNT}:user/bob");
     let bucket = ("AWS::S3::Bucket", fx.bucket.as_str());
     let p = &fx.name;
+    // One timestamp for the event and the assertion (a minute may turn in between).
+    let cause_at = minutes_ago(18);
     post(
         "/_cloudtrail/events",
         json!({"region": REGION, "events": [
             // The cause: 10 minutes before the failure started (minute 8).
-            event(&format!("{p}-1"), "PutBucketPolicy", minutes_ago(18), bucket, &alice, false),
+            event(&format!("{p}-1"), "PutBucketPolicy", cause_at, bucket, &alice, false),
             // Another change of the bucket, older, and a read (not a change).
             event(&format!("{p}-2"), "PutBucketTagging", minutes_ago(30), bucket, &bob, false),
             event(&format!("{p}-3"), "GetBucketPolicy", minutes_ago(5), bucket, &bob, true),
@@ -142,7 +144,7 @@ async fn the_bucket_policy_changed_before_the_failure_is_named_in_the_alert() {
     assert_eq!(changes[0]["actor"], alice.as_str());
     assert_eq!(
         changes[0]["time"].as_str().unwrap(),
-        minutes_ago(18).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        cause_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
     assert!(a.get("changes_error").is_none(), "{a}");
     // The report shows them too.
