@@ -146,7 +146,14 @@ async fn the_bucket_policy_changed_before_the_failure_is_named_in_the_alert() {
         changes[0]["time"].as_str().unwrap(),
         cause_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
-    assert!(a.get("changes_error").is_none(), "{a}");
+    // The lookup may be cut short when the checks end first (the stream itself is looked up
+    // last): a note then, never a denial.
+    if let Some(e) = a.get("changes_error").and_then(|e| e.as_str()) {
+        assert!(
+            e.contains("incomplete") && !e.contains("LookupEvents)"),
+            "{e}"
+        );
+    }
     // The report shows them too.
     let st = status(&d).await;
     let s = st["streams"]
