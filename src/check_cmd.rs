@@ -9,7 +9,7 @@ use crate::config::{Settings, ShardingSettings};
 use crate::daemon::scope::{self, Scope};
 use crate::detect;
 use crate::diagnose::{changes, checks};
-use crate::model::{Health, Status, StreamRef};
+use crate::model::{Health, Status};
 use crate::plan::{self, alerts, Diagnosed};
 use crate::poll;
 use crate::poll::inventory::{self, Entry};
@@ -122,9 +122,7 @@ pub async fn run(
                 continue;
             }
             let desc = entry.description();
-            let stream = desc
-                .and_then(|d| StreamRef::from_arn(&d.arn))
-                .unwrap_or_else(|| scope.stream_ref(name));
+            let stream = scope.locate(name, entry);
             let (a, sm) =
                 detect::assess_entry(entry, by_name.get(name), &window, &settings.detection);
             let diagnosis = match desc {

@@ -262,12 +262,7 @@ impl Monitor {
                     // No ARN can be built without the account: shown once it is known.
                     continue;
                 }
-                let stream = match entry.description() {
-                    Some(d) => {
-                        StreamRef::from_arn(&d.arn).unwrap_or_else(|| scope.stream_ref(name))
-                    }
-                    None => scope.stream_ref(name),
-                };
+                let stream = scope.locate(name, entry);
                 map.insert(
                     stream.arn.clone(),
                     Watched {

@@ -117,6 +117,15 @@ impl Scope {
         StreamRef::new(name, &self.account(), &self.region)
     }
 
+    /// Where the stream `name` with inventory `entry` is: its described ARN, else the one
+    /// built from this scope's account and region.
+    pub fn locate(&self, name: &str, entry: &inventory::Entry) -> StreamRef {
+        entry
+            .description()
+            .and_then(|d| StreamRef::from_arn(&d.arn))
+            .unwrap_or_else(|| self.stream_ref(name))
+    }
+
     /// Whether this scope holds the stream of `arn` (its account and region).
     pub fn holds(&self, arn: &str) -> bool {
         StreamRef::from_arn(arn)

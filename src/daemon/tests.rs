@@ -205,12 +205,7 @@ async fn a_restart_while_discovery_fails_keeps_open_incidents_open() {
     let dir = tempfile::tempdir().unwrap();
     let aws = Arc::new(FakeAws::default());
     aws.add(s3_stream("orders"));
-    let start = |aws: Arc<FakeAws>| {
-        let s = settings_with(dir.path(), "discover = true");
-        let sinks = crate::alert::build(&s).all;
-        let scopes = one_scope(&s, aws, Arc::new(BucketGone));
-        Monitor::new(s, crate::telemetry::metrics::Metrics::new(), scopes, sinks).unwrap()
-    };
+    let start = |aws: Arc<FakeAws>| monitor_over(dir.path(), "discover = true", aws);
     let first = start(aws.clone());
     for m in [5, 6, 7] {
         aws.put("orders", "DeliveryToS3.Success", at(m), 0.0);
@@ -930,10 +925,6 @@ async fn an_incident_keyed_by_name_in_an_older_state_file_moves_to_the_stream_ar
 #[tokio::test]
 async fn discovery_selects_by_tags() {
     let dir = tempfile::tempdir().unwrap();
-    let s = settings_with(
-        dir.path(),
-        "discover = true\ninclude_tags = { team = \"data\" }\nexclude_tags = { monitoring = \"*\" }",
-    );
     let aws = Arc::new(FakeAws::default());
     for n in ["a", "b", "c"] {
         aws.add(s3_stream(n));
@@ -942,9 +933,11 @@ async fn discovery_selects_by_tags() {
     aws.tag("b", "team", "web");
     aws.tag("c", "team", "data");
     aws.tag("c", "monitoring", "off");
-    let sinks = crate::alert::build(&s).all;
-    let scopes = one_scope(&s, aws, Arc::new(BucketGone));
-    let m = Monitor::new(s, crate::telemetry::metrics::Metrics::new(), scopes, sinks).unwrap();
+    let m = monitor_over(
+        dir.path(),
+        "discover = true\ninclude_tags = { team = \"data\" }\nexclude_tags = { monitoring = \"*\" }",
+        aws,
+    );
     m.refresh_inventory(true).await;
     let names: Vec<String> = m
         .watched()
@@ -1046,12 +1039,7 @@ async fn a_restart_while_the_monitors_own_credentials_fail_closes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let aws = Arc::new(FakeAws::default());
     aws.add(s3_stream("orders"));
-    let start = |aws: Arc<FakeAws>| {
-        let s = settings_with(dir.path(), "discover = true");
-        let sinks = crate::alert::build(&s).all;
-        let scopes = one_scope(&s, aws, Arc::new(BucketGone));
-        Monitor::new(s, crate::telemetry::metrics::Metrics::new(), scopes, sinks).unwrap()
-    };
+    let start = |aws: Arc<FakeAws>| monitor_over(dir.path(), "discover = true", aws);
     let first = start(aws.clone());
     for m in [5, 6, 7] {
         aws.put("orders", "DeliveryToS3.Success", at(m), 0.0);
@@ -1081,4 +1069,13 @@ async fn a_restart_while_the_monitors_own_credentials_fail_closes_nothing() {
     second.cycle(at(11)).await;
     assert_eq!(second.store.with(|s| s.incidents.len()), 1);
     assert_eq!(second.store.with(|s| s.outbox.len()), 1);
+}
+
+/// A monitor of the `[streams]` selection `streams` over `aws`, its state in `dir` (a second
+/// one over the same `dir` is a restart).
+fn monitor_over(dir: &std::path::Path, streams: &str, aws: Arc<FakeAws>) -> Arc<Monitor> {
+    let s = settings_with(dir, streams);
+    let sinks = crate::alert::build(&s).all;
+    let scopes = one_scope(&s, aws, Arc::new(BucketGone));
+    Monitor::new(s, crate::telemetry::metrics::Metrics::new(), scopes, sinks).unwrap()
 }
