@@ -545,6 +545,30 @@ impl DiagnosisApi for AwsClients {
     }
 }
 
+/// The risk audit's narrow view: the same reads.
+#[async_trait]
+impl crate::aws::AuditApi for AwsClients {
+    async fn audit_key(&self, key: &str) -> Result<KeyInfo, AwsError> {
+        DiagnosisApi::describe_key(self, key).await
+    }
+    async fn audit_function(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<FunctionInfo, AwsError> {
+        DiagnosisApi::function(self, name, qualifier).await
+    }
+    async fn audit_kinesis(&self, name: &str) -> Result<KinesisInfo, AwsError> {
+        DiagnosisApi::kinesis_stream(self, name).await
+    }
+    async fn audit_bucket_encryption(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<BucketEncryption>, AwsError> {
+        DiagnosisApi::bucket_encryption(self, bucket).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, TimeZone, Utc};
 
 mod diagnosis;
+mod trail;
 
 use super::{
     AwsError, BackupDestination, FirehoseApi, FormatConversion, Logging, MetricQuery, MetricSeries,
@@ -569,118 +570,6 @@ macro_rules! s3_destination {
             format_conversion: $conversion,
         }
     }};
-}
-
-#[async_trait]
-impl super::AuditApi for AwsClients {
-    async fn audit_key(&self, key: &str) -> Result<super::KeyInfo, AwsError> {
-        super::DiagnosisApi::describe_key(self, key).await
-    }
-    async fn audit_function(
-        &self,
-        name: &str,
-        qualifier: Option<&str>,
-    ) -> Result<super::FunctionInfo, AwsError> {
-        super::DiagnosisApi::function(self, name, qualifier).await
-    }
-    async fn audit_kinesis(&self, name: &str) -> Result<super::KinesisInfo, AwsError> {
-        super::DiagnosisApi::kinesis_stream(self, name).await
-    }
-    async fn audit_bucket_encryption(
-        &self,
-        bucket: &str,
-    ) -> Result<Option<super::BucketEncryption>, AwsError> {
-        super::DiagnosisApi::bucket_encryption(self, bucket).await
-    }
-}
-
-impl AwsClients {
-    /// The CloudTrail client of `region` (built on first use).
-    fn trail(&self, region: &str) -> aws_sdk_cloudtrail::Client {
-        let mut cache = self
-            .trail_regional
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        cache
-            .entry(region.to_string())
-            .or_insert_with(|| {
-                aws_sdk_cloudtrail::Client::from_conf(
-                    self.trail_config
-                        .clone()
-                        .region(aws_config::Region::new(region.to_string()))
-                        .build(),
-                )
-            })
-            .clone()
-    }
-}
-
-#[async_trait]
-impl super::TrailApi for AwsClients {
-    async fn lookup_events(
-        &self,
-        region: &str,
-        resource_name: &str,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-        next_token: Option<String>,
-    ) -> Result<(Vec<super::TrailEvent>, Option<String>), AwsError> {
-        use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
-        let attribute = LookupAttribute::builder()
-            .attribute_key(LookupAttributeKey::ResourceName)
-            .attribute_value(resource_name)
-            .build()
-            .map_err(|e| AwsError::Service {
-                operation: "LookupEvents".into(),
-                code: "InvalidRequest".into(),
-                message: e.to_string(),
-            })?;
-        let out = self
-            .trail(region)
-            .lookup_events()
-            .lookup_attributes(attribute)
-            .start_time(to_smithy_time(start))
-            .end_time(to_smithy_time(end))
-            .max_results(50)
-            .set_next_token(next_token)
-            .send()
-            .await
-            .map_err(|e| classify("LookupEvents", e))?;
-        let events = out
-            .events()
-            .iter()
-            .map(|e| {
-                let record: Option<serde_json::Value> = e
-                    .cloud_trail_event()
-                    .and_then(|j| serde_json::from_str(j).ok());
-                super::TrailEvent {
-                    id: e.event_id().unwrap_or_default().to_string(),
-                    name: e.event_name().unwrap_or_default().to_string(),
-                    time: e
-                        .event_time()
-                        .and_then(|t| Utc.timestamp_opt(t.secs(), t.subsec_nanos()).single())
-                        .unwrap_or(start),
-                    username: e.username().map(str::to_string),
-                    read_only: e.read_only() == Some("true"),
-                    resources: e
-                        .resources()
-                        .iter()
-                        .map(|r| {
-                            (
-                                r.resource_type().unwrap_or_default().to_string(),
-                                r.resource_name().unwrap_or_default().to_string(),
-                            )
-                        })
-                        .collect(),
-                    actor_arn: record
-                        .as_ref()
-                        .and_then(|r| r["userIdentity"]["arn"].as_str())
-                        .map(str::to_string),
-                }
-            })
-            .collect();
-        Ok((events, out.next_token().map(str::to_string)))
-    }
 }
 
 #[async_trait]
