@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use firehose_sentinel::aws::fake::{s3_stream, FakeAws};
+use firehose_sentinel::aws::fake::s3_stream;
 use firehose_sentinel::aws::sdk::{AwsClients, ClientFactory};
 use firehose_sentinel::aws::{
     AwsError, FirehoseApi, MetricQuery, MetricSeries, MetricsApi, StreamDescription,
@@ -26,28 +26,30 @@ use firehose_sentinel::aws::{
 use firehose_sentinel::daemon::monitor::Monitor;
 use firehose_sentinel::telemetry::metrics::Metrics;
 
-/// Firehose from memory (20,000 Direct PUT streams to S3), CloudWatch through the real SDK.
+/// Firehose answered from nothing (N Direct PUT streams to S3, each description made when it
+/// is asked for, as a real Firehose would send it: the stand-in holds no copy that would count
+/// in the daemon's memory), CloudWatch through the real SDK.
 struct BenchApi {
-    firehose: FakeAws,
+    streams: usize,
     cloudwatch: Arc<AwsClients>,
 }
 
 #[async_trait]
 impl FirehoseApi for BenchApi {
     async fn list_delivery_streams(&self) -> Result<Vec<String>, AwsError> {
-        self.firehose.list_delivery_streams().await
+        Ok((0..self.streams).map(name).collect())
     }
     async fn describe_delivery_stream(&self, name: &str) -> Result<StreamDescription, AwsError> {
-        self.firehose.describe_delivery_stream(name).await
+        Ok(s3_stream(name))
     }
     async fn list_tags(
         &self,
-        name: &str,
+        _name: &str,
     ) -> Result<std::collections::BTreeMap<String, String>, AwsError> {
-        self.firehose.list_tags(name).await
+        Ok(Default::default())
     }
     async fn caller_account(&self) -> Result<String, AwsError> {
-        self.firehose.caller_account().await
+        Ok(firehose_sentinel::aws::fake::ACCOUNT.to_string())
     }
 }
 
@@ -63,8 +65,10 @@ impl MetricsApi for BenchApi {
     }
 }
 
-/// Live and peak heap bytes, to tell the heap from the rest of the RSS.
+/// Live and peak heap bytes, to tell the heap from the rest of the RSS; counted only with
+/// `BENCH_HEAP` set (the counters are shared atomics: they would add to the CPU measured).
 struct Counting;
+static COUNTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 static PEAK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
@@ -72,16 +76,25 @@ static PEAK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::ne
 unsafe impl std::alloc::GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
         use std::sync::atomic::Ordering::Relaxed;
+        if !COUNTING.load(Relaxed) {
+            return std::alloc::System.alloc(l);
+        }
         let now = LIVE.fetch_add(l.size(), Relaxed) + l.size();
         PEAK.fetch_max(now, Relaxed);
         std::alloc::System.alloc(l)
     }
     unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        if !COUNTING.load(std::sync::atomic::Ordering::Relaxed) {
+            return std::alloc::System.dealloc(p, l);
+        }
         LIVE.fetch_sub(l.size(), std::sync::atomic::Ordering::Relaxed);
         std::alloc::System.dealloc(p, l)
     }
     unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, n: usize) -> *mut u8 {
         use std::sync::atomic::Ordering::Relaxed;
+        if !COUNTING.load(Relaxed) {
+            return std::alloc::System.realloc(p, l, n);
+        }
         if n > l.size() {
             let now = LIVE.fetch_add(n - l.size(), Relaxed) + n - l.size();
             PEAK.fetch_max(now, Relaxed);
@@ -114,11 +127,16 @@ fn cpu_seconds() -> f64 {
 }
 
 fn vm_hwm_mib() -> f64 {
+    status_mib("VmHWM")
+}
+
+/// A `/proc/self/status` figure (kB) in MiB.
+fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .unwrap_or(0.0)
@@ -165,12 +183,8 @@ fn run(n: usize, url: &str) {
         .expect("config");
         let metrics = Metrics::new();
         let factory = ClientFactory::new(settings.aws.clone(), metrics.clone());
-        let firehose = FakeAws::default();
-        for i in 0..n {
-            firehose.add(s3_stream(&name(i)));
-        }
         let api = Arc::new(BenchApi {
-            firehose,
+            streams: n,
             cloudwatch: factory.clients(&factory.default_key()).await,
         });
         let state_path = settings.state.path.clone();
@@ -194,7 +208,13 @@ fn run(n: usize, url: &str) {
         };
         let mut rows = Vec::new();
         let start = Utc::now();
-        for k in 0..6 {
+        // More cycles (`BENCH_CYCLES`, for a profiler) stay under the full-read rhythm (2 h).
+        let cycles = std::env::var("BENCH_CYCLES")
+            .ok()
+            .and_then(|c| c.parse::<i64>().ok())
+            .unwrap_or(6)
+            .clamp(2, 24);
+        for k in 0..cycles {
             let (c0, cpu0, t0) = (calls(), cpu_seconds(), Instant::now());
             monitor.cycle(start + chrono::Duration::minutes(5 * k)).await;
             let wall = t0.elapsed().as_secs_f64();
@@ -203,7 +223,10 @@ fn run(n: usize, url: &str) {
             rows.push((calls() - c0, cpu, wall, state));
             if std::env::var_os("BENCH_HEAP").is_some() {
                 let (live, peak) = heap_mib();
-                eprintln!("cycle {k}: live heap {live:.1} MiB, peak {peak:.1} MiB (after the inventory: {after_refresh:.1} MiB)");
+                eprintln!(
+                    "cycle {k}: live heap {live:.1} MiB, peak {peak:.1} MiB (after the inventory: {after_refresh:.1} MiB), RSS {:.1} MiB",
+                    status_mib("VmRSS")
+                );
             }
         }
         let report = monitor.published.report.read().expect("report").clone();
@@ -229,13 +252,16 @@ fn run(n: usize, url: &str) {
             mean(|r| r.0 as f64),
             mean(|r| r.1) * 1000.0,
             mean(|r| r.2) * 1000.0,
-            rows[5].3 as f64 / 1024.0,
+            rows[rows.len() - 1].3 as f64 / 1024.0,
             vm_hwm_mib(),
         );
     });
 }
 
 fn main() {
+    if std::env::var_os("BENCH_HEAP").is_some() {
+        COUNTING.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let num = |i: usize| args.get(i).and_then(|a| a.parse::<usize>().ok());
     match args.first().map(String::as_str) {

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use futures::{FutureExt, StreamExt};
 use tokio_util::sync::CancellationToken;
 
-use super::publish::StreamSeries;
+use super::publish;
 use super::scope::{Scope, ScopeParts};
 use crate::alert::alertmanager::OpenIncidents;
 use crate::alert::outbox::{Outbox, OutboxEntry};
@@ -86,7 +86,6 @@ pub struct Monitor {
     pub(super) auditing: AtomicBool,
     /// The newest diagnosis of each stream (by ARN) with an open incident.
     diagnoses: Mutex<HashMap<String, Diagnosed>>,
-    series: StreamSeries,
     /// When every metric of every stream was last read (two-phase polling).
     last_full_read: Mutex<Option<DateTime<Utc>>>,
     /// Streams (by ARN) whose last `DataFreshness` reading was above half their grace: read
@@ -163,7 +162,6 @@ impl Monitor {
             polling: AtomicBool::new(false),
             auditing: AtomicBool::new(false),
             diagnoses: Mutex::new(HashMap::new()),
-            series: StreamSeries::default(),
             last_full_read: Mutex::new(None),
             rising_freshness: Mutex::new(Default::default()),
             cost: Mutex::new(BTreeMap::new()),
@@ -447,7 +445,7 @@ impl Monitor {
                     .set(dollars);
             }
         }
-        self.series.begin_cycle();
+        publish::begin_cycle(&self.metrics);
 
         // Streams are advanced concurrently (diagnosis is the slow part), in a bounded number,
         // and reported in inventory order.
@@ -468,8 +466,7 @@ impl Monitor {
                         &self.settings.detection,
                     );
                     let report = self.stream(w, &assessment, sm.as_ref(), window, now).await;
-                    self.series
-                        .publish(&self.metrics, &report, &assessment, sm.as_ref());
+                    publish::publish(&self.metrics, &report, &assessment, sm.as_ref());
                     Some(report)
                 }
             })
@@ -478,7 +475,7 @@ impl Monitor {
             .collect()
             .await;
         self.close_gone(&watched, now).await;
-        self.series.unpublish_gone(&self.metrics);
+        publish::unpublish_gone(&self.metrics);
         self.metrics.streams_monitored.set(reports.len() as i64);
         let statuses = self.scope_statuses();
         // Rebuilt each cycle: a scope's account label changes once it is learnt.

@@ -355,18 +355,18 @@ async fn two_phase_polling_reads_only_delivery_success_of_a_settled_stream() {
     let incoming = || {
         w.monitor
             .metrics
-            .incoming_records
-            .with_label_values(&["ok", "us-east-1", crate::aws::fake::ACCOUNT])
-            .get()
+            .streams
+            .row(crate::aws::fake::ACCOUNT, "us-east-1", "ok")
+            .and_then(|r| r.gauges[crate::telemetry::stream_series::Newest::Incoming as usize])
     };
-    assert_eq!(incoming(), 10.0);
+    assert_eq!(incoming(), Some(10.0));
     // Then: `ok` is settled by its success alone (1); `quiet` has no delivery datapoint (3);
     // `backlog`'s freshness is watched every cycle (3).
     assert_eq!(requested_by(&w, at(9)).await, 7);
     assert_eq!(w.health("ok"), Health::Healthy);
     assert_eq!(w.health("quiet"), Health::Idle);
     // What was not read keeps its last reading rather than vanishing.
-    assert_eq!(incoming(), 10.0);
+    assert_eq!(incoming(), Some(10.0));
     let report = w.monitor.published.report.read().unwrap().clone();
     let ok = report.streams.iter().find(|s| s.stream == "ok").unwrap();
     assert!(

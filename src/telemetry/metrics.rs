@@ -5,10 +5,13 @@
 //! configuration or discovery, check ids and health values from fixed lists.
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
-    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use std::sync::Arc;
+
+use super::stream_series::{self, StreamSeries};
 use crate::model::ErrorKind;
 
 /// Every metric name starts with this.
@@ -18,14 +21,8 @@ pub const PREFIX: &str = "firehose_sentinel";
 #[derive(Clone)]
 pub struct Metrics {
     pub registry: Registry,
-    pub stream_health: IntGaugeVec,
-    pub delivery_success_ratio: GaugeVec,
-    pub incoming_records: GaugeVec,
-    pub processing_success_ratio: GaugeVec,
-    pub data_freshness_seconds: GaugeVec,
-    pub zero_success_periods: IntGaugeVec,
-    pub incident_open: IntGaugeVec,
-    pub check_failed: IntGaugeVec,
+    /// The per-stream series, written beside the registry's families at each scrape.
+    pub streams: Arc<StreamSeries>,
     pub alerts_sent_total: IntCounterVec,
     pub alert_delivery_failures_total: IntCounterVec,
     pub alerts_pending: IntGaugeVec,
@@ -52,9 +49,6 @@ pub struct Metrics {
     /// Every family name, for tests and documentation checks.
     names: Vec<String>,
 }
-
-/// Labels of per-stream series.
-pub const STREAM_LABELS: [&str; 3] = ["stream", "region", "account"];
 
 fn name(n: &str) -> String {
     format!("{PREFIX}_{n}")
@@ -89,51 +83,8 @@ impl Metrics {
         let icv = |n: &str, help: &str, labels: &[&str]| {
             IntCounterVec::new(Opts::new(name(n), help), labels).expect("valid metric")
         };
-        let mut stream_check = STREAM_LABELS.to_vec();
-        stream_check.push("check");
-        let mut stream_health = STREAM_LABELS.to_vec();
-        stream_health.push("health");
         let m = Metrics {
-            stream_health: reg!(igv(
-                "stream_health",
-                "1 for the stream's current health (healthy, degraded, failing, stalled, idle, unknown), 0 for the others.",
-                &stream_health
-            )),
-            delivery_success_ratio: reg!(gv(
-                "delivery_success_ratio",
-                "Newest DeliveryToS3.Success datapoint (Average) in the window.",
-                &STREAM_LABELS
-            )),
-            incoming_records: reg!(gv(
-                "incoming_records",
-                "Newest IncomingRecords datapoint (Sum over one period).",
-                &STREAM_LABELS
-            )),
-            processing_success_ratio: reg!(gv(
-                "processing_success_ratio",
-                "Newest ExecuteProcessing.Success datapoint (Average), streams with a Lambda processor.",
-                &STREAM_LABELS
-            )),
-            data_freshness_seconds: reg!(gv(
-                "data_freshness_seconds",
-                "Newest DeliveryToS3.DataFreshness datapoint (Maximum), the age of the oldest undelivered record.",
-                &STREAM_LABELS
-            )),
-            zero_success_periods: reg!(igv(
-                "zero_success_periods",
-                "Consecutive newest periods whose DeliveryToS3.Success datapoint is 0 (missing datapoints skipped).",
-                &STREAM_LABELS
-            )),
-            incident_open: reg!(igv(
-                "incident_open",
-                "1 while an incident of this severity (critical: failing or stalled; warning: sustained degraded) is open for the stream.",
-                &["stream", "region", "account", "severity"]
-            )),
-            check_failed: reg!(igv(
-                "check_failed",
-                "1 when the check failed in the stream's last diagnosis.",
-                &stream_check
-            )),
+            streams: Arc::new(StreamSeries::default()),
             alerts_sent_total: reg!(icv(
                 "alerts_sent_total",
                 "Alerts accepted by the sink.",
@@ -260,6 +211,8 @@ impl Metrics {
             names: Vec::new(),
         };
         let mut m = m;
+        names.extend(stream_series::family_names().into_iter().map(name));
+        names.sort();
         m.names = names;
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
@@ -277,14 +230,16 @@ impl Metrics {
         &self.names
     }
 
-    /// The Prometheus text exposition of every family.
+    /// The Prometheus text exposition of every family: the registry's, then the per-stream
+    /// series.
     pub fn render(&self) -> String {
-        let mut buf = Vec::new();
+        let mut out = String::new();
         let enc = TextEncoder::new();
-        if let Err(e) = enc.encode(&self.registry.gather(), &mut buf) {
+        if let Err(e) = enc.encode_utf8(&self.registry.gather(), &mut out) {
             return format!("# encoding failed: {e}\n");
         }
-        String::from_utf8(buf).unwrap_or_default()
+        self.streams.render(PREFIX, &mut out);
+        out
     }
 }
 
