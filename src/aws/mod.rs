@@ -255,11 +255,12 @@ pub struct MetricQuery {
     pub stat: String,
 }
 
-/// What came back for one query: present datapoints only (a missing period is absent).
+/// What came back for one query: present datapoints only (a missing period is absent),
+/// oldest first, one per time.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MetricSeries {
     pub id: String,
-    pub points: BTreeMap<DateTime<Utc>, f64>,
+    pub points: Vec<(DateTime<Utc>, f64)>,
 }
 
 /// The delivery-stream API the inventory needs.
@@ -330,7 +331,8 @@ pub trait AuditApi: MetricsApi {
 /// The CloudWatch API the poller needs.
 #[async_trait]
 pub trait MetricsApi: Send + Sync {
-    /// One `GetMetricData` request (following `NextToken` pages) for at most 500 queries.
+    /// One `GetMetricData` request (following `NextToken` pages) for at most 500 queries:
+    /// one series per query, in the order of `queries`.
     async fn get_metric_data(
         &self,
         queries: &[MetricQuery],

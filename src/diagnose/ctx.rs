@@ -281,7 +281,7 @@ impl<'a> Ctx<'a> {
                 let mut m = DiagMetrics::default();
                 for s in series {
                     if let Some(k) = keys.get(&s.id) {
-                        m.series.insert(k.clone(), s.points);
+                        m.series.insert(k.clone(), s.points.into_iter().collect());
                     }
                 }
                 Ok(m)

@@ -151,26 +151,75 @@ impl Point {
     }
 }
 
+/// Datapoints of one metric: (time, value), oldest first, one per time.
+pub type Points = Vec<(DateTime<Utc>, f64)>;
+
 /// Present datapoints of one stream, by metric (a period without a datapoint is absent).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StreamMetrics {
-    pub series: BTreeMap<MetricKind, BTreeMap<DateTime<Utc>, f64>>,
+    /// By metric (in [`MetricKind`] order), oldest first, one datapoint per time. (Vectors,
+    /// not maps: 5,000 streams x 10 datapoints a cycle are stored as CloudWatch sends them.)
+    series: Vec<(MetricKind, Points)>,
     /// Metrics this cycle did not request (two-phase polling settled the stream without
     /// them): absent here says nothing about the stream.
     pub unread: std::collections::BTreeSet<MetricKind>,
 }
 
 impl StreamMetrics {
+    fn series(&self, m: MetricKind) -> Option<&Points> {
+        self.series.iter().find(|(k, _)| *k == m).map(|(_, s)| s)
+    }
+
+    fn series_mut(&mut self, m: MetricKind) -> &mut Points {
+        let i = match self.series.binary_search_by(|(k, _)| k.cmp(&m)) {
+            Ok(i) => i,
+            Err(i) => {
+                self.series.insert(i, (m, Vec::new()));
+                i
+            }
+        };
+        &mut self.series[i].1
+    }
+
+    /// Datapoints of `m`, oldest first.
     pub fn get(&self, m: MetricKind) -> impl DoubleEndedIterator<Item = (&DateTime<Utc>, &f64)> {
-        self.series.get(&m).into_iter().flat_map(|s| s.iter())
+        self.series(m)
+            .into_iter()
+            .flat_map(|s| s.iter().map(|(t, v)| (t, v)))
     }
 
     pub fn newest(&self, m: MetricKind) -> Option<f64> {
         self.get(m).next_back().map(|(_, v)| *v)
     }
 
+    /// Whether some datapoint of `m` was stored.
+    pub fn has(&self, m: MetricKind) -> bool {
+        self.series(m).is_some()
+    }
+
+    /// One datapoint (replacing the one at the same time).
     pub fn insert(&mut self, m: MetricKind, t: DateTime<Utc>, v: f64) {
-        self.series.entry(m).or_default().insert(t, v);
+        let s = self.series_mut(m);
+        match s.binary_search_by(|(k, _)| k.cmp(&t)) {
+            Ok(i) => s[i].1 = v,
+            Err(i) => s.insert(i, (t, v)),
+        }
+    }
+
+    /// Datapoints of `m`, oldest first and one per time (as [`crate::aws::MetricSeries`]
+    /// has them), moved in when `m` has none yet.
+    pub fn extend(&mut self, m: MetricKind, points: Points) {
+        if points.is_empty() {
+            return;
+        }
+        let s = self.series_mut(m);
+        if s.is_empty() {
+            *s = points;
+        } else {
+            for (t, v) in points {
+                self.insert(m, t, v);
+            }
+        }
     }
 
     /// Datapoints by metric ([`MetricKind::report_name`]), oldest first, as in reports and
@@ -184,9 +233,7 @@ impl StreamMetrics {
         ];
         MetricKind::ALL
             .iter()
-            .filter(|p| {
-                self.series.contains_key(p) || (ALWAYS.contains(p) && !self.unread.contains(p))
-            })
+            .filter(|p| self.has(**p) || (ALWAYS.contains(p) && !self.unread.contains(p)))
             .map(|p| {
                 (
                     p.report_name().to_string(),

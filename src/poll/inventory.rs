@@ -28,15 +28,14 @@ const DESCRIBE_CONCURRENCY: usize = 4;
 /// What is known of one selected stream.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry {
-    Described(Box<StreamDescription>),
+    /// Shared: the watched map and every cycle's work hold the same description.
+    Described(Arc<StreamDescription>),
     /// `DescribeDeliveryStream` said it does not exist.
-    Missing {
-        reason: String,
-    },
+    Missing { reason: String },
     /// The last describe failed; the previous description (if any) is still used.
     Unreadable {
         error: AwsError,
-        last: Option<Box<StreamDescription>>,
+        last: Option<Arc<StreamDescription>>,
     },
 }
 
@@ -45,6 +44,15 @@ impl Entry {
         match self {
             Entry::Described(d) => Some(d),
             Entry::Unreadable { last, .. } => last.as_deref(),
+            Entry::Missing { .. } => None,
+        }
+    }
+
+    /// The description, shared (not copied).
+    pub fn shared_description(&self) -> Option<Arc<StreamDescription>> {
+        match self {
+            Entry::Described(d) => Some(d.clone()),
+            Entry::Unreadable { last, .. } => last.clone(),
             Entry::Missing { .. } => None,
         }
     }
@@ -154,10 +162,7 @@ impl Inventory {
         let next: BTreeMap<String, Entry> = names
             .into_iter()
             .map(|n| {
-                let last = previous
-                    .get(&n)
-                    .and_then(|p| p.description().cloned())
-                    .map(Box::new);
+                let last = previous.get(&n).and_then(Entry::shared_description);
                 (
                     n,
                     Entry::Unreadable {
@@ -341,7 +346,7 @@ pub fn classify(
                 ),
             })
         }
-        Ok(d) => Entry::Described(Box::new(d)),
+        Ok(d) => Entry::Described(Arc::new(d)),
         Err(e) if e.is_not_found() => {
             if !named {
                 return Classified::Gone;
@@ -352,9 +357,7 @@ pub fn classify(
         }
         Err(error) => Entry::Unreadable {
             error,
-            last: previous
-                .and_then(|p| p.description().cloned())
-                .map(Box::new),
+            last: previous.and_then(Entry::shared_description),
         },
     })
 }

@@ -219,9 +219,8 @@ mod tests {
                 .iter()
                 .map(|q| crate::aws::MetricSeries {
                     id: q.id.clone(),
-                    points: [(start, 1.0), (start - chrono::Duration::seconds(60), 5.0)]
-                        .into_iter()
-                        .collect(),
+                    // Oldest first, as the trait answers.
+                    points: vec![(start - chrono::Duration::seconds(60), 5.0), (start, 1.0)],
                 })
                 .collect())
         }

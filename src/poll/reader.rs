@@ -3,7 +3,7 @@
 //! out, and sorts the answers back per stream. [`CallSize`] remembers the call size that
 //! CloudWatch answers in time.
 
-use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::stream::{self, StreamExt};
@@ -177,15 +177,18 @@ impl Reader<'_> {
     /// [`MAX_SPLITS_PER_CYCLE`] times); any other failed call marks the streams whose queries
     /// it carried.
     async fn read(&self, queries: Vec<IndexedQuery>, window: Window, result: &mut PollResult) {
-        let index: HashMap<String, (usize, MetricKind)> = queries
-            .iter()
-            .map(|(q, i, m)| (q.id.clone(), (*i, *m)))
-            .collect();
+        // The queries, and apart what each stands for (stream index, metric): calls carry
+        // ranges of the first, answers come back in the same order (no copy of a query, no
+        // lookup by id).
+        let (queries, meta): (Vec<MetricQuery>, Vec<(usize, MetricKind)>) =
+            queries.into_iter().map(|(q, i, m)| (q, (i, m))).unzip();
         let per_call = queries_per_call(window.periods()).min(self.call_size.get());
-        let mut round: Vec<Vec<MetricQuery>> = queries
-            .chunks(per_call)
-            .map(|c| c.iter().map(|(q, _, _)| q.clone()).collect())
-            .collect();
+        let ranges = |r: Range<usize>, size: usize| {
+            r.clone()
+                .step_by(size.max(1))
+                .map(move |s| s..(s + size).min(r.end))
+        };
+        let mut round: Vec<Range<usize>> = ranges(0..queries.len(), per_call).collect();
         result.queries += queries.len();
         let mut splits = 0;
         // The previous round had no answer at all: if this one has none either, CloudWatch is
@@ -193,11 +196,12 @@ impl Reader<'_> {
         let mut previous_silent = false;
         while !round.is_empty() {
             result.calls += round.len();
-            let answers: Vec<(Vec<MetricQuery>, _)> = stream::iter(std::mem::take(&mut round))
+            let queries = &queries;
+            let answers: Vec<(Range<usize>, _)> = stream::iter(std::mem::take(&mut round))
                 .map(|chunk| async move {
                     let r = self
                         .api
-                        .get_metric_data(&chunk, window.start, window.end)
+                        .get_metric_data(&queries[chunk.clone()], window.start, window.end)
                         .await;
                     (chunk, r)
                 })
@@ -227,14 +231,18 @@ impl Reader<'_> {
                             "a GetMetricData call timed out; split and retried in this cycle, and calls carry at most {} queries from now on",
                             self.call_size.get()
                         );
-                        round.extend(chunk.chunks(half).map(<[MetricQuery]>::to_vec));
+                        round.extend(ranges(chunk, half));
                     }
-                    Ok(series) => self.sort(&chunk, series, &index, window, result),
+                    Ok(series) => self.sort(
+                        &queries[chunk.clone()],
+                        &meta[chunk],
+                        series,
+                        window,
+                        result,
+                    ),
                     Err(e) => {
-                        for q in &chunk {
-                            if let Some((i, _)) = index.get(&q.id) {
-                                result.streams[*i] = Err(e.clone());
-                            }
+                        for (i, _) in &meta[chunk] {
+                            result.streams[*i] = Err(e.clone());
                         }
                     }
                 }
@@ -252,12 +260,13 @@ impl Reader<'_> {
             .set(self.call_size.get() as i64);
     }
 
-    /// One answered call's datapoints, into the streams they belong to.
+    /// One answered call's datapoints (one series per query, in their order), into the
+    /// streams they belong to.
     fn sort(
         &self,
         chunk: &[MetricQuery],
+        meta: &[(usize, MetricKind)],
         series: Vec<crate::aws::MetricSeries>,
-        index: &HashMap<String, (usize, MetricKind)>,
         window: Window,
         result: &mut PollResult,
     ) {
@@ -266,18 +275,21 @@ impl Reader<'_> {
             .cloudwatch_metrics_requested_total
             .with_label_values(&[self.target])
             .inc_by(chunk.len() as u64);
-        for s in series {
-            let Some((i, m)) = index.get(&s.id) else {
+        for (k, mut s) in series.into_iter().enumerate() {
+            // In order, as `MetricsApi` answers; by id should an answer not be.
+            let at = match chunk.get(k) {
+                Some(q) if q.id == s.id => Some(k),
+                _ => chunk.iter().position(|q| q.id == s.id),
+            };
+            let Some((i, m)) = at.map(|at| meta[at]) else {
                 continue;
             };
-            if let Ok(sm) = &mut result.streams[*i] {
-                for (t, v) in s.points {
-                    // Only datapoints inside the window count; CloudWatch emulators may not
-                    // align StartTime the way AWS does.
-                    if t >= window.start && t < window.end {
-                        sm.insert(*m, t, v);
-                    }
-                }
+            if let Ok(sm) = &mut result.streams[i] {
+                // Only datapoints inside the window count; CloudWatch emulators may not
+                // align StartTime the way AWS does.
+                s.points
+                    .retain(|(t, _)| *t >= window.start && *t < window.end);
+                sm.extend(m, s.points);
             }
         }
     }

@@ -140,7 +140,7 @@ pub fn assess(case: &Case) -> (Assessment, Window) {
     let d = description("s", &case.shape);
     let window = detect::window_at(&s, now(), [&d.shape()]);
     let m = metrics(case, &window);
-    let entry = Entry::Described(Box::new(d));
+    let entry = Entry::Described(std::sync::Arc::new(d));
     let (a, _) = detect::assess_entry(&entry, Some(&Ok(m)), &window, &s.detection);
     (a, window)
 }
@@ -233,7 +233,7 @@ impl firehose_sentinel::aws::MetricsApi for CaseApi {
                     points: self
                         .points
                         .get(&k)
-                        .map(|p| p.iter().copied().collect())
+                        .map(|p| p.to_vec())
                         .unwrap_or_default(),
                 }
             })
@@ -254,7 +254,7 @@ async fn two_phase_polling_gives_every_case_the_health_of_a_full_read() {
     for case in cases() {
         let (full, window) = assess(&case);
         let d = description("s", &case.shape);
-        let entry = Entry::Described(Box::new(d));
+        let entry = Entry::Described(std::sync::Arc::new(d));
         let entries = std::collections::BTreeMap::from([("s".to_string(), entry.clone())]);
         let targets = inventory::targets(&entries);
         let mut points: std::collections::BTreeMap<MetricKind, Vec<(DateTime<Utc>, f64)>> =

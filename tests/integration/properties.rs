@@ -106,7 +106,7 @@ struct Run {
 /// Run the daemon's per-stream steps every 5 minutes over the timeline.
 fn run(settings: &Settings, desc: &StreamDescription, minutes: &[Minute]) -> Run {
     let start: DateTime<Utc> = now();
-    let entry = Entry::Described(Box::new(desc.clone()));
+    let entry = Entry::Described(std::sync::Arc::new(desc.clone()));
     let mut stored: Option<Incident> = None;
     let mut remembered: Option<Diagnosed> = None;
     let mut cycles = Vec::new();

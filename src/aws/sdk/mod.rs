@@ -808,42 +808,46 @@ impl MetricsApi for AwsClients {
         end: DateTime<Utc>,
     ) -> Result<Vec<MetricSeries>, AwsError> {
         use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
-        let sdk_queries: Vec<MetricDataQuery> = queries
+        // Made for each page (a later page, rare, sends the queries again): no copy kept.
+        let sdk_queries = || -> Vec<MetricDataQuery> {
+            queries
+                .iter()
+                .map(|q| {
+                    let metric = Metric::builder()
+                        .namespace(&q.namespace)
+                        .metric_name(&q.metric)
+                        .set_dimensions(Some(
+                            q.dimensions
+                                .iter()
+                                .map(|(n, v)| Dimension::builder().name(n).value(v).build())
+                                .collect(),
+                        ))
+                        .build();
+                    MetricDataQuery::builder()
+                        .id(&q.id)
+                        .metric_stat(
+                            MetricStat::builder()
+                                .metric(metric)
+                                .period(q.period_seconds as i32)
+                                .stat(&q.stat)
+                                .build(),
+                        )
+                        .return_data(true)
+                        .build()
+                })
+                .collect()
+        };
+        // One series per query, in their order; answers are placed by id.
+        let position: HashMap<&str, usize> = queries
             .iter()
-            .map(|q| {
-                let metric = Metric::builder()
-                    .namespace(&q.namespace)
-                    .metric_name(&q.metric)
-                    .set_dimensions(Some(
-                        q.dimensions
-                            .iter()
-                            .map(|(n, v)| Dimension::builder().name(n).value(v).build())
-                            .collect(),
-                    ))
-                    .build();
-                MetricDataQuery::builder()
-                    .id(&q.id)
-                    .metric_stat(
-                        MetricStat::builder()
-                            .metric(metric)
-                            .period(q.period_seconds as i32)
-                            .stat(&q.stat)
-                            .build(),
-                    )
-                    .return_data(true)
-                    .build()
-            })
+            .enumerate()
+            .map(|(i, q)| (q.id.as_str(), i))
             .collect();
-        let mut by_id: HashMap<String, MetricSeries> = queries
+        let mut result: Vec<MetricSeries> = queries
             .iter()
-            .map(|q| {
-                (
-                    q.id.clone(),
-                    MetricSeries {
-                        id: q.id.clone(),
-                        ..Default::default()
-                    },
-                )
+            .map(|q| MetricSeries {
+                id: q.id.clone(),
+                points: Vec::new(),
             })
             .collect();
         let mut token: Option<String> = None;
@@ -851,23 +855,26 @@ impl MetricsApi for AwsClients {
             let out = self
                 .cloudwatch
                 .get_metric_data()
-                .set_metric_data_queries(Some(sdk_queries.clone()))
+                .set_metric_data_queries(Some(sdk_queries()))
                 .start_time(to_smithy_time(start))
                 .end_time(to_smithy_time(end))
                 .scan_by(ScanBy::TimestampDescending)
-                .set_next_token(token.clone())
+                .set_next_token(token.take())
                 .send()
                 .await
                 .map_err(|e| classify("GetMetricData", e))?;
             for r in out.metric_data_results() {
-                let Some(id) = r.id() else { continue };
-                let Some(series) = by_id.get_mut(id) else {
+                let Some(series) = r
+                    .id()
+                    .and_then(|id| position.get(id))
+                    .map(|i| &mut result[*i])
+                else {
                     continue;
                 };
                 for (t, v) in r.timestamps().iter().zip(r.values().iter()) {
                     if let Some(t) = from_smithy_time(t) {
                         if v.is_finite() {
-                            series.points.insert(t, *v);
+                            series.points.push((t, *v));
                         }
                     }
                 }
@@ -877,8 +884,12 @@ impl MetricsApi for AwsClients {
                 break;
             }
         }
-        let mut result: Vec<MetricSeries> = by_id.into_values().collect();
-        result.sort_by(|a, b| a.id.cmp(&b.id));
+        // Newest first from CloudWatch (TimestampDescending), across pages: oldest first, one
+        // per time.
+        for s in &mut result {
+            s.points.sort_by_key(|p| p.0);
+            s.points.dedup_by(|a, b| a.0 == b.0);
+        }
         Ok(result)
     }
 }

@@ -1,7 +1,7 @@
 //! Unit tests of every check over an in-memory [`DiagnosisApi`]: a healthy stream that must not
 //! fail, then one fault at a time; scripted monitor access-denied and slow reads.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -111,7 +111,7 @@ impl MetricsApi for Fake {
                         v.iter()
                             .enumerate()
                             .map(|(i, x)| (start + chrono::Duration::minutes(i as i64), *x))
-                            .collect::<BTreeMap<_, _>>()
+                            .collect::<Vec<_>>()
                     })
                     .unwrap_or_default(),
             })
