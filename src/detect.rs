@@ -562,13 +562,14 @@ pub fn unknown(reason: impl Into<String>) -> Assessment {
 }
 
 /// The assessment of one inventory entry from this poll's result for it, and the datapoints
-/// it was made from: `unknown` when the stream is missing or its metrics could not be read.
+/// it was made from (shared): `unknown` when the stream is missing or its metrics could not be
+/// read.
 pub fn assess_entry(
     entry: &Entry,
-    polled: Option<&Result<StreamMetrics, AwsError>>,
+    polled: Option<&Result<std::sync::Arc<StreamMetrics>, AwsError>>,
     window: &Window,
     cfg: &DetectionSettings,
-) -> (Assessment, Option<StreamMetrics>) {
+) -> (Assessment, Option<std::sync::Arc<StreamMetrics>>) {
     match (entry, polled) {
         (Entry::Missing { reason }, _) => (unknown(reason.clone()), None),
         (Entry::Described(d), _) if d.s3.is_none() => (

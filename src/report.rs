@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Finding, Health, Point, Severity, Status};
+use crate::model::{Finding, Health, MetricKind, Point, Severity, Status, StreamMetrics};
 use crate::poll::inventory::Skipped;
 
 pub const REPORT_SCHEMA: &str = "firehose-sentinel/report/v1";
@@ -23,7 +23,7 @@ pub struct StreamReport {
     pub health: Health,
     /// Why detection chose this health.
     pub reason: String,
-    pub metrics: BTreeMap<String, Vec<Point>>,
+    pub metrics: ReportMetrics,
     pub root_cause: Option<String>,
     /// Shared: every stream not diagnosed shows the same list (every check, `skip`), and a
     /// 20,000-stream report must not hold 20,000 copies of it.
@@ -41,6 +41,65 @@ pub struct StreamReport {
     /// Risks the audit found and that are still open.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub risks: Vec<ActiveRisk>,
+}
+
+/// The datapoints a report shows ([`StreamMetrics::shown`]), shared with the cycle that read
+/// them rather than copied (5,000 streams a cycle). JSON: `{"DeliveryToS3.Success": [{"t":
+/// RFC 3339, "v": value}, ...], ...}`.
+#[derive(Debug, Clone, Default)]
+pub struct ReportMetrics(Option<Arc<StreamMetrics>>);
+
+impl ReportMetrics {
+    pub fn new(m: Option<Arc<StreamMetrics>>) -> Self {
+        ReportMetrics(m)
+    }
+
+    /// Every series shown, by name ([`MetricKind::report_name`]).
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &[Point])> {
+        self.0
+            .iter()
+            .flat_map(|m| m.shown())
+            .map(|(k, p)| (k.report_name(), p))
+    }
+
+    /// The series of that name, when shown.
+    pub fn get(&self, name: &str) -> Option<&[Point]> {
+        self.iter().find(|(n, _)| *n == name).map(|(_, p)| p)
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
+impl PartialEq for ReportMetrics {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Serialize for ReportMetrics {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for ReportMetrics {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let by_name = BTreeMap::<String, Vec<Point>>::deserialize(d)?;
+        let mut m = StreamMetrics::default();
+        // What a report leaves out was not read.
+        m.unread = MetricKind::ALL.into_iter().collect();
+        for (name, points) in by_name {
+            let kind = MetricKind::ALL
+                .into_iter()
+                .find(|k| k.report_name() == name)
+                .ok_or_else(|| serde::de::Error::custom(format!("unknown metric {name:?}")))?;
+            m.unread.remove(&kind);
+            m.extend(kind, points);
+        }
+        Ok(ReportMetrics(Some(Arc::new(m))))
+    }
 }
 
 /// An open audit risk as the report shows it.
@@ -232,4 +291,43 @@ fn indent(text: &str) -> String {
     text.lines()
         .map(|l| format!("      {l}\n"))
         .collect::<String>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// The JSON is what the map of names it replaced gave, and reads back the same.
+    #[test]
+    fn report_metrics_json_shows_what_was_read_and_reads_back() {
+        let t = |m: i64| Utc.timestamp_opt(1_700_000_000 + 60 * m, 0).unwrap();
+        let mut m = StreamMetrics::default();
+        m.insert(MetricKind::Success, t(1), 0.5);
+        m.insert(MetricKind::Success, t(0), 1.0);
+        m.insert(MetricKind::Processing, t(0), 1.0);
+        m.unread.insert(MetricKind::Incoming);
+        let r = ReportMetrics::new(Some(Arc::new(m)));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "DeliveryToS3.Success": [
+                    {"t": "2023-11-14T22:13:20Z", "v": 1.0},
+                    {"t": "2023-11-14T22:14:20Z", "v": 0.5}
+                ],
+                "DeliveryToS3.DataFreshness": [],
+                "ExecuteProcessing.Success": [{"t": "2023-11-14T22:13:20Z", "v": 1.0}]
+            })
+        );
+        assert!(!r.contains_key("IncomingRecords"), "not read: not shown");
+        assert_eq!(r.get("DeliveryToS3.DataFreshness"), Some(&[][..]));
+        let back: ReportMetrics = serde_json::from_value(json).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(
+            serde_json::to_value(ReportMetrics::default()).unwrap(),
+            serde_json::json!({})
+        );
+        assert!(serde_json::from_value::<ReportMetrics>(serde_json::json!({"Nope": []})).is_err());
+    }
 }

@@ -414,7 +414,7 @@ impl Monitor {
         let (mut calls, mut queries, mut second_phase) = (0, 0, 0);
         let mut per_target: BTreeMap<&str, u64> = BTreeMap::new();
         // Each scope's results by stream name (index: the scope's).
-        let mut by_name: Vec<BTreeMap<String, Result<StreamMetrics, crate::aws::AwsError>>> =
+        let mut by_name: Vec<BTreeMap<String, Result<Arc<StreamMetrics>, crate::aws::AwsError>>> =
             Vec::with_capacity(polls.len());
         for (scope, p) in self.scopes.iter().zip(polls.iter_mut()) {
             self.note_freshness(scope, p, &window);
@@ -466,7 +466,7 @@ impl Monitor {
                         &self.settings.detection,
                     );
                     let report = self.stream(w, &assessment, sm.as_ref(), window, now).await;
-                    publish::publish(&self.metrics, &report, &assessment, sm.as_ref());
+                    publish::publish(&self.metrics, &report, &assessment, sm.as_deref());
                     Some(report)
                 }
             })
@@ -537,7 +537,7 @@ impl Monitor {
         &self,
         w: &Watched,
         a: &Assessment,
-        sm: Option<&StreamMetrics>,
+        sm: Option<&Arc<StreamMetrics>>,
         window: Window,
         now: DateTime<Utc>,
     ) -> StreamReport {

@@ -24,9 +24,9 @@ struct Row<'a> {
 
 fn series<'a>(s: &'a StreamReport, names: &[&'a str]) -> (&'a str, &'a [Point]) {
     for n in names {
-        if let Some((k, p)) = s.metrics.get_key_value(*n) {
+        if let Some((k, p)) = s.metrics.iter().find(|(k, _)| k == n) {
             if !p.is_empty() {
-                return (k.as_str(), p.as_slice());
+                return (k, p);
             }
         }
     }
@@ -190,15 +190,16 @@ mod tests {
             region: "r".into(),
             health: Health::Failing,
             reason: String::new(),
-            metrics: [
-                (
-                    "DeliveryToS3.Success".to_string(),
+            metrics: {
+                use crate::model::{MetricKind, StreamMetrics};
+                let mut m = StreamMetrics::default();
+                m.extend(
+                    MetricKind::Success,
                     pts(&[(1, 1.0), (2, 1.0), (7, 0.0), (8, 0.0), (9, 0.0)]),
-                ),
-                ("IncomingRecords".to_string(), pts(&[(1, 10.0), (9, 40.0)])),
-                ("DeliveryToS3.DataFreshness".to_string(), Vec::new()),
-            ]
-            .into(),
+                );
+                m.extend(MetricKind::Incoming, pts(&[(1, 10.0), (9, 40.0)]));
+                crate::report::ReportMetrics::new(Some(std::sync::Arc::new(m)))
+            },
             root_cause: None,
             findings: Default::default(),
             incident: Some(IncidentSummary {

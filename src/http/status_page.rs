@@ -79,7 +79,7 @@ pub fn render(report: &Report, last_successful_poll: Option<f64>) -> String {
             report
                 .streams
                 .iter()
-                .flat_map(|s| s.metrics.values().flatten().map(|p| p.t))
+                .flat_map(|s| s.metrics.iter().flat_map(|(_, p)| p).map(|p| p.t))
                 .min()
                 .unwrap_or(report.generated_at),
             report.generated_at,

@@ -151,26 +151,35 @@ impl Point {
     }
 }
 
-/// Datapoints of one metric: (time, value), oldest first, one per time.
-pub type Points = Vec<(DateTime<Utc>, f64)>;
-
 /// Present datapoints of one stream, by metric (a period without a datapoint is absent).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StreamMetrics {
     /// By metric (in [`MetricKind`] order), oldest first, one datapoint per time. (Vectors,
-    /// not maps: 5,000 streams x 10 datapoints a cycle are stored as CloudWatch sends them.)
-    series: Vec<(MetricKind, Points)>,
+    /// not maps: 5,000 streams x 10 datapoints a cycle are stored as CloudWatch sends them,
+    /// and the report shares them.)
+    series: Vec<(MetricKind, Vec<Point>)>,
     /// Metrics this cycle did not request (two-phase polling settled the stream without
     /// them): absent here says nothing about the stream.
     pub unread: std::collections::BTreeSet<MetricKind>,
 }
 
+/// The metrics a report or alert shows even without a datapoint (unless not read).
+const ALWAYS: [MetricKind; 3] = [
+    MetricKind::Success,
+    MetricKind::Incoming,
+    MetricKind::Freshness,
+];
+
 impl StreamMetrics {
-    fn series(&self, m: MetricKind) -> Option<&Points> {
-        self.series.iter().find(|(k, _)| *k == m).map(|(_, s)| s)
+    /// Datapoints of `m`, oldest first (empty when none).
+    pub fn points(&self, m: MetricKind) -> &[Point] {
+        self.series
+            .iter()
+            .find(|(k, _)| *k == m)
+            .map_or(&[], |(_, s)| s.as_slice())
     }
 
-    fn series_mut(&mut self, m: MetricKind) -> &mut Points {
+    fn series_mut(&mut self, m: MetricKind) -> &mut Vec<Point> {
         let i = match self.series.binary_search_by(|(k, _)| k.cmp(&m)) {
             Ok(i) => i,
             Err(i) => {
@@ -183,32 +192,30 @@ impl StreamMetrics {
 
     /// Datapoints of `m`, oldest first.
     pub fn get(&self, m: MetricKind) -> impl DoubleEndedIterator<Item = (&DateTime<Utc>, &f64)> {
-        self.series(m)
-            .into_iter()
-            .flat_map(|s| s.iter().map(|(t, v)| (t, v)))
+        self.points(m).iter().map(|p| (&p.t, &p.v))
     }
 
     pub fn newest(&self, m: MetricKind) -> Option<f64> {
-        self.get(m).next_back().map(|(_, v)| *v)
+        self.points(m).last().map(|p| p.v)
     }
 
     /// Whether some datapoint of `m` was stored.
     pub fn has(&self, m: MetricKind) -> bool {
-        self.series(m).is_some()
+        !self.points(m).is_empty()
     }
 
     /// One datapoint (replacing the one at the same time).
     pub fn insert(&mut self, m: MetricKind, t: DateTime<Utc>, v: f64) {
         let s = self.series_mut(m);
-        match s.binary_search_by(|(k, _)| k.cmp(&t)) {
-            Ok(i) => s[i].1 = v,
-            Err(i) => s.insert(i, (t, v)),
+        match s.binary_search_by(|p| p.t.cmp(&t)) {
+            Ok(i) => s[i].v = v,
+            Err(i) => s.insert(i, Point { t, v }),
         }
     }
 
     /// Datapoints of `m`, oldest first and one per time (as [`crate::aws::MetricSeries`]
     /// has them), moved in when `m` has none yet.
-    pub fn extend(&mut self, m: MetricKind, points: Points) {
+    pub fn extend(&mut self, m: MetricKind, points: Vec<Point>) {
         if points.is_empty() {
             return;
         }
@@ -216,30 +223,26 @@ impl StreamMetrics {
         if s.is_empty() {
             *s = points;
         } else {
-            for (t, v) in points {
-                self.insert(m, t, v);
+            for p in points {
+                self.insert(m, p.t, p.v);
             }
         }
     }
 
-    /// Datapoints by metric ([`MetricKind::report_name`]), oldest first, as in reports and
-    /// alerts: `DeliveryToS3.Success`, `IncomingRecords` and `DeliveryToS3.DataFreshness`
-    /// always (empty when nothing came back), the others when the stream was polled for them.
-    pub fn to_points(&self) -> BTreeMap<String, Vec<Point>> {
-        const ALWAYS: [MetricKind; 3] = [
-            MetricKind::Success,
-            MetricKind::Incoming,
-            MetricKind::Freshness,
-        ];
+    /// The series reports and alerts show, in [`MetricKind`] order: `DeliveryToS3.Success`,
+    /// `IncomingRecords` and `DeliveryToS3.DataFreshness` always (empty when nothing came
+    /// back), the others when they have datapoints; none that was not read this cycle.
+    pub fn shown(&self) -> impl Iterator<Item = (MetricKind, &[Point])> {
         MetricKind::ALL
-            .iter()
-            .filter(|p| self.has(**p) || (ALWAYS.contains(p) && !self.unread.contains(p)))
-            .map(|p| {
-                (
-                    p.report_name().to_string(),
-                    self.get(*p).map(|(t, v)| Point { t: *t, v: *v }).collect(),
-                )
-            })
+            .into_iter()
+            .filter(|p| self.has(*p) || (ALWAYS.contains(p) && !self.unread.contains(p)))
+            .map(|p| (p, self.points(p)))
+    }
+
+    /// [`StreamMetrics::shown`] by name ([`MetricKind::report_name`]), as alerts carry them.
+    pub fn to_points(&self) -> BTreeMap<String, Vec<Point>> {
+        self.shown()
+            .map(|(p, points)| (p.report_name().to_string(), points.to_vec()))
             .collect()
     }
 }

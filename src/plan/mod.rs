@@ -20,7 +20,7 @@ use crate::detect::Assessment;
 use crate::diagnose::{checks, Diagnosis};
 use crate::model::{Alert, Finding, FiringSnapshot, Status, StreamMetrics, StreamRef};
 use crate::poll::inventory::Entry;
-use crate::report::{IncidentSummary, StreamReport};
+use crate::report::{IncidentSummary, ReportMetrics, StreamReport};
 use alerts::{Gone, StreamFacts};
 use incident::{DiagnosisOutcome, Incident};
 
@@ -56,7 +56,7 @@ pub struct StreamCycle<'a> {
     pub stream: &'a StreamRef,
     pub description: Option<&'a StreamDescription>,
     pub assessment: &'a Assessment,
-    pub metrics: Option<&'a StreamMetrics>,
+    pub metrics: Option<&'a Arc<StreamMetrics>>,
     /// The incident as stored before this cycle.
     pub stored: Option<&'a Incident>,
     /// The diagnosis made this cycle, when [`wants_diagnosis`] said so.
@@ -131,7 +131,7 @@ pub fn advance(s: &StreamCycle<'_>, now: DateTime<Utc>, cfg: &DetectionSettings)
         stream: s.stream,
         description: s.description,
         assessment: a,
-        metrics: s.metrics,
+        metrics: s.metrics.map(|m| &**m),
         diagnosis: last.map(|l| &l.diagnosis).unwrap_or(&none),
     };
     let previous = alerts::Previous {
@@ -167,7 +167,7 @@ pub fn advance(s: &StreamCycle<'_>, now: DateTime<Utc>, cfg: &DetectionSettings)
 pub fn stream_report(
     stream: &StreamRef,
     a: &Assessment,
-    metrics: Option<&StreamMetrics>,
+    metrics: Option<&Arc<StreamMetrics>>,
     shown: Option<&Diagnosed>,
     incident: Option<&Incident>,
 ) -> StreamReport {
@@ -178,7 +178,7 @@ pub fn stream_report(
         region: stream.region.clone(),
         health: a.health,
         reason: a.reason.clone(),
-        metrics: metrics.map(StreamMetrics::to_points).unwrap_or_default(),
+        metrics: ReportMetrics::new(metrics.cloned()),
         root_cause: shown.and_then(|l| l.diagnosis.root_cause.clone()),
         findings: match shown {
             Some(l) => Arc::new(l.diagnosis.findings.clone()),

@@ -10,6 +10,7 @@ mod reader;
 pub mod shard;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::aws::{AwsError, MetricQuery};
 use crate::model::{MetricKind, Shape, StreamMetrics};
@@ -95,15 +96,15 @@ impl PollResult {
     }
 
     /// The results keyed by stream name (`targets` as given to [`Reader::poll`]), moved out
-    /// (no copy of every datapoint).
+    /// (no copy of every datapoint) to be shared by detection and the report.
     pub fn take_by_name(
         &mut self,
         targets: &[Target],
-    ) -> BTreeMap<String, Result<StreamMetrics, AwsError>> {
+    ) -> BTreeMap<String, Result<Arc<StreamMetrics>, AwsError>> {
         targets
             .iter()
             .zip(std::mem::take(&mut self.streams))
-            .map(|(t, r)| (t.name.clone(), r))
+            .map(|(t, r)| (t.name.clone(), r.map(Arc::new)))
             .collect()
     }
 }

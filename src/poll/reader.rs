@@ -289,7 +289,14 @@ impl Reader<'_> {
                 // align StartTime the way AWS does.
                 s.points
                     .retain(|(t, _)| *t >= window.start && *t < window.end);
-                sm.extend(m, s.points);
+                // Moved, not copied: (time, value) and `Point` are laid out alike.
+                sm.extend(
+                    m,
+                    s.points
+                        .into_iter()
+                        .map(|(t, v)| crate::model::Point { t, v })
+                        .collect(),
+                );
             }
         }
     }

@@ -3,6 +3,7 @@
 //! destinations) with their datapoints and the health each must get. Pure: no emulator.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use firehose_sentinel::aws::{Logging, S3Destination, Source, StreamDescription};
@@ -141,7 +142,7 @@ pub fn assess(case: &Case) -> (Assessment, Window) {
     let window = detect::window_at(&s, now(), [&d.shape()]);
     let m = metrics(case, &window);
     let entry = Entry::Described(std::sync::Arc::new(d));
-    let (a, _) = detect::assess_entry(&entry, Some(&Ok(m)), &window, &s.detection);
+    let (a, _) = detect::assess_entry(&entry, Some(&Ok(Arc::new(m))), &window, &s.detection);
     (a, window)
 }
 
@@ -230,11 +231,7 @@ impl firehose_sentinel::aws::MetricsApi for CaseApi {
                 self.requested.lock().unwrap().push(k);
                 firehose_sentinel::aws::MetricSeries {
                     id: q.id.clone(),
-                    points: self
-                        .points
-                        .get(&k)
-                        .map(|p| p.to_vec())
-                        .unwrap_or_default(),
+                    points: self.points.get(&k).map(|p| p.to_vec()).unwrap_or_default(),
                 }
             })
             .collect())
@@ -282,7 +279,7 @@ async fn two_phase_polling_gives_every_case_the_health_of_a_full_read() {
                 region: "us-east-1",
                 call_size: &call_size,
             };
-            let polled = reader
+            let mut polled = reader
                 .poll_two_phase(
                     &targets,
                     window,
@@ -293,8 +290,9 @@ async fn two_phase_polling_gives_every_case_the_health_of_a_full_read() {
                     },
                 )
                 .await;
+            let by_name = polled.take_by_name(&targets);
             let (two, _) =
-                detect::assess_entry(&entry, polled.streams.first(), &window, &s.detection);
+                detect::assess_entry(&entry, by_name.values().next(), &window, &s.detection);
             if !full_read && !targets.is_empty() && polled.second_phase == 0 {
                 settled += 1;
                 assert!(

@@ -132,7 +132,7 @@ fn run(settings: &Settings, desc: &StreamDescription, minutes: &[Minute]) -> Run
                     sm.insert(MetricKind::Incoming, t, m.incoming);
                 }
             }
-            Ok(sm)
+            Ok(std::sync::Arc::new(sm))
         } else {
             Err(firehose_sentinel::aws::AwsError::Timeout {
                 operation: "GetMetricData".into(),
