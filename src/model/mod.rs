@@ -34,6 +34,6 @@ pub use change::{Change, Changes};
 pub use error::ErrorKind;
 pub use finding::{Finding, Status};
 pub use health::Health;
-pub use series::{MetricKind, Point, StreamMetrics, Window};
+pub use series::{Kinds, MetricKind, Point, StreamMetrics, Window};
 pub use shape::{Shape, SourceKind, LAMBDA_DEFAULT_BUFFER_SECONDS};
 pub use stream_ref::{partition_of, StreamRef};

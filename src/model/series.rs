@@ -107,6 +107,97 @@ impl MetricKind {
     }
 }
 
+/// A few metrics, in the order they were added, held inline (no allocation): what a stream
+/// reads in a cycle, or did not read. A set: adding one already there does nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct Kinds {
+    list: [MetricKind; 8],
+    len: u8,
+}
+
+impl Default for Kinds {
+    fn default() -> Self {
+        Kinds {
+            list: [MetricKind::Success; 8],
+            len: 0,
+        }
+    }
+}
+
+impl Kinds {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn as_slice(&self) -> &[MetricKind] {
+        &self.list[..usize::from(self.len)]
+    }
+
+    /// Add `m` at the end (when not there yet); whether it was added.
+    pub fn insert(&mut self, m: MetricKind) -> bool {
+        if self.contains(&m) {
+            return false;
+        }
+        // Never full: there are eight metrics and each is held once.
+        self.list[usize::from(self.len)] = m;
+        self.len += 1;
+        true
+    }
+
+    pub fn remove(&mut self, m: &MetricKind) -> bool {
+        match self.as_slice().iter().position(|k| k == m) {
+            Some(i) => {
+                self.list.copy_within(i + 1..usize::from(self.len), i);
+                self.len -= 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn contains(&self, m: &MetricKind) -> bool {
+        self.as_slice().contains(m)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = MetricKind> + '_ {
+        self.as_slice().iter().copied()
+    }
+}
+
+/// Equal when they hold the same metrics, in whatever order.
+impl PartialEq for Kinds {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.iter().all(|m| other.contains(&m))
+    }
+}
+
+impl FromIterator<MetricKind> for Kinds {
+    fn from_iter<I: IntoIterator<Item = MetricKind>>(iter: I) -> Self {
+        let mut k = Kinds::new();
+        for m in iter {
+            k.insert(m);
+        }
+        k
+    }
+}
+
+impl IntoIterator for Kinds {
+    type Item = MetricKind;
+    type IntoIter = std::iter::Take<std::array::IntoIter<MetricKind, 8>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.list.into_iter().take(usize::from(self.len))
+    }
+}
+
 /// One datapoint. Serialized as `{"t": RFC 3339, "v": value}` (the alert payloads); also read
 /// from the state file's compact `[UNIX_SECONDS, value]` (see [`Point::compact`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -160,7 +251,7 @@ pub struct StreamMetrics {
     series: Vec<(MetricKind, Vec<Point>)>,
     /// Metrics this cycle did not request (two-phase polling settled the stream without
     /// them): absent here says nothing about the stream.
-    pub unread: std::collections::BTreeSet<MetricKind>,
+    pub unread: Kinds,
 }
 
 /// The metrics a report or alert shows even without a datapoint (unless not read).

@@ -1,7 +1,7 @@
 //! What detection and polling need of a stream's configuration: its buffers, its processor,
 //! dynamic partitioning and its source.
 
-use super::MetricKind;
+use super::{Kinds, MetricKind};
 
 /// Where a delivery stream's records come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,33 +69,32 @@ impl Shape {
     /// success, and the metrics of the rules that delivery success cannot settle: a Lambda
     /// processor's invocations and records (with the records entering it), a Kinesis source's
     /// reads and arrivals.
-    pub fn every_cycle_kinds(&self) -> Vec<MetricKind> {
-        let mut k = vec![MetricKind::Success];
+    pub fn every_cycle_kinds(&self) -> Kinds {
+        let mut k = Kinds::new();
+        k.insert(MetricKind::Success);
         if self.has_lambda() {
-            k.extend([
-                self.arrivals(),
-                MetricKind::Processing,
-                MetricKind::ProcessedRecords,
-            ]);
+            k.insert(self.arrivals());
+            k.insert(MetricKind::Processing);
+            k.insert(MetricKind::ProcessedRecords);
         }
         if self.source == SourceKind::Kinesis {
-            for m in [MetricKind::KinesisRead, MetricKind::SourceIncoming] {
-                if !k.contains(&m) {
-                    k.push(m);
-                }
-            }
+            k.insert(MetricKind::KinesisRead);
+            k.insert(MetricKind::SourceIncoming);
         }
         k
     }
 
     /// Every metric the detection table reads for a stream of this shape (a full read).
-    pub fn metric_kinds(&self) -> Vec<MetricKind> {
-        let mut k = vec![MetricKind::Success, self.arrivals(), MetricKind::Freshness];
+    pub fn metric_kinds(&self) -> Kinds {
+        let mut k: Kinds = [MetricKind::Success, self.arrivals(), MetricKind::Freshness]
+            .into_iter()
+            .collect();
         if self.has_lambda() {
-            k.extend([MetricKind::Processing, MetricKind::ProcessedRecords]);
+            k.insert(MetricKind::Processing);
+            k.insert(MetricKind::ProcessedRecords);
         }
         if self.source == SourceKind::Kinesis {
-            k.push(MetricKind::SourceIncoming);
+            k.insert(MetricKind::SourceIncoming);
         }
         k
     }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::aws::{AwsError, MetricQuery};
-use crate::model::{MetricKind, Shape, StreamMetrics};
+use crate::model::{Kinds, MetricKind, Shape, StreamMetrics};
 
 pub use reader::{CallSize, Reader, TwoPhase, GROW_AFTER_CLEAN_READS, MIN_QUERIES_PER_CALL};
 
@@ -121,7 +121,7 @@ pub fn build_queries(targets: &[Target], period: u32) -> Vec<IndexedQuery> {
 pub fn build_queries_of(
     targets: &[Target],
     period: u32,
-    kinds: &dyn Fn(usize, &Target) -> Vec<MetricKind>,
+    kinds: &dyn Fn(usize, &Target) -> Kinds,
 ) -> Vec<IndexedQuery> {
     let mut out = Vec::with_capacity(targets.len() * 4);
     for (i, t) in targets.iter().enumerate() {

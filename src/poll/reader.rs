@@ -15,7 +15,7 @@ use super::{
 use crate::aws::{AwsError, MetricQuery, MetricsApi};
 #[cfg(doc)]
 use crate::model::Shape;
-use crate::model::{MetricKind, StreamMetrics, Window};
+use crate::model::{Kinds, MetricKind, StreamMetrics, Window};
 use crate::telemetry::metrics::Metrics;
 
 /// Requests of one poll in flight at once.
@@ -135,7 +135,7 @@ impl Reader<'_> {
             t.shape.every_cycle_kinds()
         });
         self.read(first, window, &mut result).await;
-        let rest = |t: &Target| -> Vec<MetricKind> {
+        let rest = |t: &Target| -> Kinds {
             let every = t.shape.every_cycle_kinds();
             t.shape
                 .metric_kinds()
@@ -156,7 +156,7 @@ impl Reader<'_> {
             if needs[i] {
                 rest(t)
             } else {
-                Vec::new()
+                Kinds::new()
             }
         });
         if !second.is_empty() {
@@ -166,7 +166,7 @@ impl Reader<'_> {
         // its report shows no empty series for them.
         for ((t, r), need) in targets.iter().zip(result.streams.iter_mut()).zip(&needs) {
             if let (Ok(sm), false) = (r, need) {
-                sm.unread = rest(t).into_iter().collect();
+                sm.unread = rest(t);
             }
         }
         result
