@@ -26,15 +26,18 @@ pub const PERIOD_SECONDS: u32 = 300;
 
 /// The audit metrics of one stream: (name the rules use, query without its id).
 pub fn queries(d: &StreamDescription) -> Vec<(String, MetricQuery)> {
-    let q = |namespace: &str, metric: &str, dims: Vec<(String, String)>, stat: &str| MetricQuery {
+    let q = |namespace: &'static str,
+             metric: &'static str,
+             dims: Vec<(&'static str, String)>,
+             stat: &'static str| MetricQuery {
         id: String::new(),
         namespace: namespace.into(),
         metric: metric.into(),
-        dimensions: dims,
+        dimensions: dims.into_iter().map(|(n, v)| (n.into(), v)).collect(),
         period_seconds: PERIOD_SECONDS,
         stat: stat.into(),
     };
-    let stream = || vec![("DeliveryStreamName".to_string(), d.name.clone())];
+    let stream = || vec![("DeliveryStreamName", d.name.clone())];
     let mut out = vec![(
         "DeliveryToS3.DataFreshness".to_string(),
         q(
@@ -82,7 +85,7 @@ pub fn queries(d: &StreamDescription) -> Vec<(String, MetricQuery)> {
                 q(
                     "AWS/Lambda",
                     "Duration",
-                    vec![("FunctionName".to_string(), name.to_string())],
+                    vec![("FunctionName", name.to_string())],
                     "Maximum",
                 ),
             ));

@@ -241,7 +241,7 @@ impl MetricsApi for FakeAws {
                     .map(|(_, v)| v.clone())
                     .unwrap_or_default();
                 let series = points
-                    .get(&(stream, q.metric.clone()))
+                    .get(&(stream, q.metric.to_string()))
                     .map(|s| s.range(start..end).map(|(t, v)| (*t, *v)).collect())
                     .unwrap_or_default();
                 MetricSeries {

@@ -9,6 +9,7 @@
 pub mod fake;
 pub mod sdk;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -243,16 +244,17 @@ pub fn arn_field(arn: &str, i: usize) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// One query of a `GetMetricData` call.
+/// One query of a `GetMetricData` call. (Names are mostly constants: `Cow`, not one string
+/// allocated per query and cycle.)
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricQuery {
     /// Unique in the call; `[a-z][a-zA-Z0-9_]*`.
     pub id: String,
-    pub namespace: String,
-    pub metric: String,
-    pub dimensions: Vec<(String, String)>,
+    pub namespace: Cow<'static, str>,
+    pub metric: Cow<'static, str>,
+    pub dimensions: Vec<(Cow<'static, str>, String)>,
     pub period_seconds: u32,
-    pub stat: String,
+    pub stat: Cow<'static, str>,
 }
 
 /// What came back for one query: present datapoints only (a missing period is absent),

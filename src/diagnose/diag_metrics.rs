@@ -60,12 +60,15 @@ pub fn key(ns: &str, metric: &str, stat: &str) -> String {
 /// Kinesis source's, as the stream has them.
 pub fn queries(desc: &StreamDescription, period: u32) -> Vec<MetricQuery> {
     let mut q = Vec::new();
-    let mut add = |ns: &str, metric: &str, stat: &str, dim: (&str, String)| {
+    let mut add = |ns: &'static str,
+                   metric: &'static str,
+                   stat: &'static str,
+                   dim: (&'static str, String)| {
         q.push(MetricQuery {
             id: format!("d{}", q.len()),
             namespace: ns.into(),
             metric: metric.into(),
-            dimensions: vec![(dim.0.to_string(), dim.1)],
+            dimensions: vec![(dim.0.into(), dim.1)],
             period_seconds: period,
             stat: stat.into(),
         })

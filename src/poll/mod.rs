@@ -128,10 +128,10 @@ pub fn build_queries_of(
         for m in kinds(i, t) {
             let dimension = match m {
                 MetricKind::SourceIncoming => match &t.source_stream {
-                    Some(s) => ("StreamName".to_string(), s.clone()),
+                    Some(s) => ("StreamName".into(), s.clone()),
                     None => continue,
                 },
-                _ => ("DeliveryStreamName".to_string(), t.name.clone()),
+                _ => ("DeliveryStreamName".into(), t.name.clone()),
             };
             out.push((
                 MetricQuery {
@@ -265,8 +265,8 @@ mod tests {
             .iter()
             .map(|(q, _, _)| {
                 (
-                    q.namespace.clone(),
-                    q.metric.clone(),
+                    q.namespace.to_string(),
+                    q.metric.to_string(),
                     q.dimensions[0].1.clone(),
                 )
             })

@@ -814,12 +814,14 @@ impl MetricsApi for AwsClients {
                 .iter()
                 .map(|q| {
                     let metric = Metric::builder()
-                        .namespace(&q.namespace)
-                        .metric_name(&q.metric)
+                        .namespace(q.namespace.as_ref())
+                        .metric_name(q.metric.as_ref())
                         .set_dimensions(Some(
                             q.dimensions
                                 .iter()
-                                .map(|(n, v)| Dimension::builder().name(n).value(v).build())
+                                .map(|(n, v)| {
+                                    Dimension::builder().name(n.as_ref()).value(v).build()
+                                })
                                 .collect(),
                         ))
                         .build();
@@ -829,7 +831,7 @@ impl MetricsApi for AwsClients {
                             MetricStat::builder()
                                 .metric(metric)
                                 .period(q.period_seconds as i32)
-                                .stat(&q.stat)
+                                .stat(q.stat.as_ref())
                                 .build(),
                         )
                         .return_data(true)

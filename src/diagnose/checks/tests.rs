@@ -106,7 +106,7 @@ impl MetricsApi for Fake {
                 id: q.id.clone(),
                 points: self
                     .metrics
-                    .get(&(q.namespace.clone(), q.metric.clone()))
+                    .get(&(q.namespace.to_string(), q.metric.to_string()))
                     .map(|v| {
                         v.iter()
                             .enumerate()
