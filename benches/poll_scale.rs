@@ -231,6 +231,10 @@ fn run(n: usize, url: &str) {
                 );
             }
         }
+        // A scrape of `/metrics` after the last cycle: its text, and the CPU it took.
+        let (cpu0, t0) = (cpu_seconds(), Instant::now());
+        let scrape = metrics.render().len();
+        let (scrape_cpu, scrape_wall) = (cpu_seconds() - cpu0, t0.elapsed().as_secs_f64());
         let report = monitor.published.report.read().expect("report").clone();
         let failing = report
             .streams
@@ -254,7 +258,7 @@ fn run(n: usize, url: &str) {
             v[v.len() / 2]
         };
         println!(
-            "{n:>6} streams | full read: {} calls, {:.1} ms CPU, {:.0} ms wall | two-phase (median of {} cycles): {:.1} calls, {:.1} ms CPU, {:.0} ms wall | state {:.1} KiB | peak RSS {:.1} MiB | {failing} failing, {unknown} unknown",
+            "{n:>6} streams | full read: {} calls, {:.1} ms CPU, {:.0} ms wall | two-phase (median of {} cycles): {:.1} calls, {:.1} ms CPU, {:.0} ms wall | state {:.1} KiB | /metrics {:.1} MiB in {:.0} ms CPU, {:.0} ms wall | peak RSS {:.1} MiB | {failing} failing, {unknown} unknown",
             rows[0].0,
             rows[0].1 * 1000.0,
             rows[0].2 * 1000.0,
@@ -263,6 +267,9 @@ fn run(n: usize, url: &str) {
             median(|r| r.1) * 1000.0,
             median(|r| r.2) * 1000.0,
             rows[rows.len() - 1].3 as f64 / 1024.0,
+            scrape as f64 / (1024.0 * 1024.0),
+            scrape_cpu * 1000.0,
+            scrape_wall * 1000.0,
             vm_hwm_mib(),
         );
     });

@@ -123,8 +123,12 @@ pub async fn run(
             }
             let desc = entry.description();
             let stream = scope.locate(name, entry);
-            let (a, sm) =
-                detect::assess_entry(entry, by_name.get(name), &window, &settings.detection);
+            let (a, sm) = detect::assess_entry(
+                entry,
+                by_name.get(name.as_str()),
+                &window,
+                &settings.detection,
+            );
             let diagnosis = match desc {
                 Some(d) => {
                     let diagnose = scope.diagnoser.diagnose(d, window, now);

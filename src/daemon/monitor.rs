@@ -413,9 +413,6 @@ impl Monitor {
         let mut complete = true;
         let (mut calls, mut queries, mut second_phase) = (0, 0, 0);
         let mut per_target: BTreeMap<&str, u64> = BTreeMap::new();
-        // Each scope's results by stream name (index: the scope's).
-        let mut by_name: Vec<BTreeMap<String, Result<Arc<StreamMetrics>, crate::aws::AwsError>>> =
-            Vec::with_capacity(polls.len());
         for (scope, p) in self.scopes.iter().zip(polls.iter_mut()) {
             self.note_freshness(scope, p, &window);
             // A blind scope was not polled: its streams are unknown, but no call failed.
@@ -424,9 +421,12 @@ impl Monitor {
             queries += p.polled.queries;
             second_phase += p.polled.second_phase;
             *per_target.entry(scope.target.as_str()).or_default() += p.polled.queries as u64;
-            let targets = std::mem::take(&mut p.targets);
-            by_name.push(p.polled.take_by_name(&targets));
         }
+        // Each scope's results by stream name (index: the scope's; the names are its targets').
+        let by_name: Vec<HashMap<&str, Result<Arc<StreamMetrics>, crate::aws::AwsError>>> = polls
+            .iter_mut()
+            .map(|p| p.polled.take_by_name(&p.targets))
+            .collect();
         self.rising_freshness()
             .retain(|arn| watched.contains_key(arn));
         if !complete {
@@ -461,7 +461,7 @@ impl Monitor {
                     let w = watched.get(&arn)?;
                     let (assessment, sm) = detect::assess_entry(
                         &w.entry,
-                        by_name[w.scope].get(&w.stream.name),
+                        by_name[w.scope].get(w.stream.name.as_str()),
                         &window,
                         &self.settings.detection,
                     );

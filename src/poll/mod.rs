@@ -9,7 +9,7 @@ pub mod inventory;
 mod reader;
 pub mod shard;
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::aws::{AwsError, MetricQuery};
@@ -95,16 +95,17 @@ impl PollResult {
                 .all(|r| r.as_ref().err().is_some_and(AwsError::is_unreachable))
     }
 
-    /// The results keyed by stream name (`targets` as given to [`Reader::poll`]), moved out
-    /// (no copy of every datapoint) to be shared by detection and the report.
-    pub fn take_by_name(
+    /// The results keyed by stream name (`targets` as given to [`Reader::poll`], whose names
+    /// the keys borrow), moved out (no copy of every datapoint) to be shared by detection and
+    /// the report.
+    pub fn take_by_name<'t>(
         &mut self,
-        targets: &[Target],
-    ) -> BTreeMap<String, Result<Arc<StreamMetrics>, AwsError>> {
+        targets: &'t [Target],
+    ) -> HashMap<&'t str, Result<Arc<StreamMetrics>, AwsError>> {
         targets
             .iter()
             .zip(std::mem::take(&mut self.streams))
-            .map(|(t, r)| (t.name.clone(), r.map(Arc::new)))
+            .map(|(t, r)| (t.name.as_str(), r.map(Arc::new)))
             .collect()
     }
 }

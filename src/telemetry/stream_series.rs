@@ -289,7 +289,6 @@ impl StreamSeries {
                 true
             }
         };
-        // In the name order of the crate's own output.
         family(out, &CHECK, &mut |out,
                                   name,
                                   account,
@@ -304,16 +303,6 @@ impl StreamSeries {
             }
             !checks.is_empty()
         });
-        family(
-            out,
-            &NEWEST[Newest::Freshness as usize],
-            &mut newest(Newest::Freshness),
-        );
-        family(
-            out,
-            &NEWEST[Newest::Success as usize],
-            &mut newest(Newest::Success),
-        );
         family(
             out,
             &INCIDENT,
@@ -335,16 +324,6 @@ impl StreamSeries {
                 }
                 true
             },
-        );
-        family(
-            out,
-            &NEWEST[Newest::Incoming as usize],
-            &mut newest(Newest::Incoming),
-        );
-        family(
-            out,
-            &NEWEST[Newest::Processing as usize],
-            &mut newest(Newest::Processing),
         );
         family(out, &HEALTH, &mut |out,
                                    name,
@@ -370,6 +349,9 @@ impl StreamSeries {
             let _ = writeln!(out, "{}", row.zero_success_periods);
             true
         });
+        for n in Newest::ALL {
+            family(out, &NEWEST[n as usize], &mut newest(n));
+        }
     }
 }
 
@@ -476,8 +458,18 @@ mod tests {
             .set(0);
         let theirs = TextEncoder::new().encode_to_string(&reg.gather()).unwrap();
         assert_eq!(sorted_lines(&ours), sorted_lines(&theirs));
-        // Each family's lines are together, under its own header.
-        assert!(ours.starts_with("# HELP p_check_failed "));
+        // Each family's lines are together, under its own header, once.
+        let mut current = String::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for line in ours.lines() {
+            if let Some(t) = line.strip_prefix("# TYPE ") {
+                current = t.split(' ').next().unwrap().to_string();
+                assert!(seen.insert(current.clone()), "{current} twice");
+            } else if !line.starts_with('#') {
+                assert_eq!(line.split('{').next().unwrap(), current, "{line}");
+            }
+        }
+        assert_eq!(seen.len(), 8);
     }
 
     #[test]
