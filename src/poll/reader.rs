@@ -289,7 +289,8 @@ impl Reader<'_> {
                 // align StartTime the way AWS does.
                 s.points
                     .retain(|(t, _)| *t >= window.start && *t < window.end);
-                // Moved, not copied: (time, value) and `Point` are laid out alike.
+                // Moved, not copied: (time, value) and `Point` have the same size and alignment, so
+                // the collect reuses the vector.
                 sm.extend(
                     m,
                     s.points
