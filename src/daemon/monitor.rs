@@ -445,7 +445,8 @@ impl Monitor {
                     .set(dollars);
             }
         }
-        publish::begin_cycle(&self.metrics);
+        // The streams this cycle does not publish lose their series at its end.
+        self.metrics.streams.begin_cycle();
 
         // Streams are advanced concurrently (diagnosis is the slow part), in a bounded number,
         // and reported in inventory order.
@@ -475,7 +476,7 @@ impl Monitor {
             .collect()
             .await;
         self.close_gone(&watched, now).await;
-        publish::unpublish_gone(&self.metrics);
+        self.metrics.streams.retain_published();
         self.metrics.streams_monitored.set(reports.len() as i64);
         let statuses = self.scope_statuses();
         // Rebuilt each cycle: a scope's account label changes once it is learnt.

@@ -1,6 +1,6 @@
-//! The per-stream series a cycle publishes (into [`crate::telemetry::stream_series`]), and
-//! their removal when a stream is no longer monitored (a metric without a datapoint has no
-//! series, never a zero).
+//! A stream's report as its row of per-stream series ([`crate::telemetry::stream_series`]):
+//! a metric without a datapoint has no series, never a zero; one not read this cycle keeps
+//! its last value.
 
 use crate::detect::Assessment;
 use crate::model::{MetricKind, Status, StreamMetrics};
@@ -16,11 +16,6 @@ fn kind(n: Newest) -> MetricKind {
         Newest::Processing => MetricKind::Processing,
         Newest::Freshness => MetricKind::Freshness,
     }
-}
-
-/// A cycle starts: the streams it does not publish are removed by [`unpublish_gone`].
-pub fn begin_cycle(m: &Metrics) {
-    m.streams.begin_cycle();
 }
 
 /// Set every per-stream series of `r`.
@@ -48,9 +43,4 @@ pub fn publish(m: &Metrics, r: &StreamReport, a: &Assessment, sm: Option<&Stream
                 .collect()
         });
     });
-}
-
-/// Remove the series of the streams this cycle did not publish (no longer monitored).
-pub fn unpublish_gone(m: &Metrics) {
-    m.streams.retain_published();
 }

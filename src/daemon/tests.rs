@@ -203,17 +203,8 @@ async fn one_get_metric_data_call_per_cycle_for_a_few_streams() {
 #[tokio::test]
 async fn a_restart_while_discovery_fails_keeps_open_incidents_open() {
     let dir = tempfile::tempdir().unwrap();
-    let aws = Arc::new(FakeAws::default());
-    aws.add(s3_stream("orders"));
+    let aws = stopped_with_an_open_incident(dir.path()).await;
     let start = |aws: Arc<FakeAws>| monitor_over(dir.path(), "discover = true", aws);
-    let first = start(aws.clone());
-    for m in [5, 6, 7] {
-        aws.put("orders", "DeliveryToS3.Success", at(m), 0.0);
-    }
-    first.cycle(at(8)).await;
-    assert_eq!(first.store.with(|s| s.incidents.len()), 1);
-    first.store.release();
-    drop(first);
     // The process restarts while ListDeliveryStreams is throttled (credentials not ready,
     // rate exceeded): the new inventory starts empty.
     aws.fail_list.store(true, Ordering::SeqCst);
@@ -1037,18 +1028,8 @@ async fn an_audit_names_a_key_pending_deletion_on_a_healthy_stream_without_an_in
 #[tokio::test]
 async fn a_restart_while_the_monitors_own_credentials_fail_closes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let aws = Arc::new(FakeAws::default());
-    aws.add(s3_stream("orders"));
+    let aws = stopped_with_an_open_incident(dir.path()).await;
     let start = |aws: Arc<FakeAws>| monitor_over(dir.path(), "discover = true", aws);
-    let first = start(aws.clone());
-    for m in [5, 6, 7] {
-        aws.put("orders", "DeliveryToS3.Success", at(m), 0.0);
-    }
-    first.refresh_inventory(true).await;
-    first.cycle(at(8)).await;
-    assert_eq!(first.store.with(|s| s.incidents.len()), 1);
-    first.store.release();
-    drop(first);
     aws.fail_credentials.store(true, Ordering::SeqCst);
     let second = start(aws.clone());
     second.refresh_inventory(true).await;
@@ -1069,6 +1050,21 @@ async fn a_restart_while_the_monitors_own_credentials_fail_closes_nothing() {
     second.cycle(at(11)).await;
     assert_eq!(second.store.with(|s| s.incidents.len()), 1);
     assert_eq!(second.store.with(|s| s.outbox.len()), 1);
+}
+
+/// A discovering monitor over `dir` that opened an incident on `orders` and stopped: the
+/// Firehose it read, for the restart.
+async fn stopped_with_an_open_incident(dir: &std::path::Path) -> Arc<FakeAws> {
+    let aws = Arc::new(FakeAws::default());
+    aws.add(s3_stream("orders"));
+    let first = monitor_over(dir, "discover = true", aws.clone());
+    for m in [5, 6, 7] {
+        aws.put("orders", "DeliveryToS3.Success", at(m), 0.0);
+    }
+    first.cycle(at(8)).await;
+    assert_eq!(first.store.with(|s| s.incidents.len()), 1);
+    first.store.release();
+    aws
 }
 
 /// A monitor of the `[streams]` selection `streams` over `aws`, its state in `dir` (a second

@@ -118,11 +118,7 @@ async fn a_key_scheduled_for_deletion_is_a_risk_on_a_healthy_stream() {
         ),
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_firehose-sentinel"))
-        .args(["check", "--audit", "--format", "json", "-c"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let out = check_audit(&cfg);
     assert_eq!(out.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let risks = report["streams"][0]["risks"].as_array().unwrap();
@@ -238,11 +234,7 @@ async fn metric_risks_on_direct_put_lambda_and_kinesis_streams() {
         ),
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_firehose-sentinel"))
-        .args(["check", "--audit", "--format", "json", "-c"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let out = check_audit(&cfg);
     // Deleted before any assertion: moto allows 50 streams, and the suite shares them.
     for fx in [&hot, &slow, &behind, &stale, &quiet] {
         delete_streams(&aws, &[&fx.name]).await;
@@ -271,4 +263,13 @@ async fn metric_risks_on_direct_put_lambda_and_kinesis_streams() {
     assert_eq!(risks(&stale), vec!["risk.freshness_trend"]);
     assert!(risks(&quiet).is_empty(), "the control: {:?}", risks(&quiet));
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// `firehose-sentinel check --audit --format json -c CFG`.
+fn check_audit(cfg: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_firehose-sentinel"))
+        .args(["check", "--audit", "--format", "json", "-c"])
+        .arg(cfg)
+        .output()
+        .unwrap()
 }
