@@ -185,7 +185,10 @@ async fn the_bucket_policy_changed_before_the_failure_is_named_in_the_alert() {
             )
         })
         .collect();
-    assert!(mine.len() >= 3, "{mine:?}");
+    // How many of the three resources were looked up depends on how long the checks took
+    // (the lookup stops 0.5 s after them; under load the last one is cut, with the note
+    // above): two calls show the pacing.
+    assert!(mine.len() >= 2, "{mine:?}");
     let mut times: Vec<f64> = mine.iter().map(|c| c.0).collect();
     times.sort_by(f64::total_cmp);
     for w in times.windows(2) {
